@@ -75,6 +75,8 @@ def netstring_extent(data: bytes, max_header: int = DEFAULT_MAX_HEADER) -> int:
     max_digits = len(str(max_header))
     colon = data.find(b":", 0, max_digits + 1)
     digits = data[: colon if colon >= 0 else max_digits + 1]
+    if digits[:1] == b"0" and digits[1:2].isdigit():
+        raise _error("leading zero in netstring length", 0)
     if not digits.isdigit():
         if colon == 0:
             raise _error("empty netstring length", 0)
@@ -83,8 +85,6 @@ def netstring_extent(data: bytes, max_header: int = DEFAULT_MAX_HEADER) -> int:
                 raise _error(f"illegal netstring length byte {bytes([byte])!r}", index)
         if not digits:
             raise IncompleteRequest
-    if len(digits) > 1 and digits[0] == 0x30:
-        raise _error(f"leading zero in netstring length {digits[:12]!r}", 0)
     if int(digits) > max_header or (colon < 0 and len(digits) > max_digits):
         raise _error(f"header netstring longer than {max_header} bytes", 0, 413)
     if colon < 0:
