@@ -24,6 +24,7 @@ import os
 
 from .answer import error_response
 from .file_wrapper import FileWrapper, sendfile
+from .logsink import program_name
 from .protocol import ProtocolError
 from .reader import read_request
 from .wsgi_input import BodyError, BodyInput
@@ -35,9 +36,6 @@ if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
     from .options import ServeOptions
 
     WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-# Log lines start with this, so a shared log says who wrote them.
-LOG_PREFIX = "scgi-wsgi: "
 
 # Response headers that describe one HTTP connection, not the response; an
 # app must not set them (PEP 3333, "Other HTTP Features"; RFC 9110 7.6.1).
@@ -304,7 +302,8 @@ class Response:
         self.overflowed = False  # the app went past Content-Length (logged once)
 
     def log(self, message: str) -> None:
-        self.errors.write(LOG_PREFIX + message + "\n")
+        """One line in the log, in the form scgi_inetd.logsink.log_line uses."""
+        self.errors.write(f"{program_name()}[{os.getpid()}]: {message}\n")
 
     def start_response(self, status: str, headers: list, exc_info: "Any" = None) -> "Callable[[bytes], None]":
         """PEP 3333 start_response: check and keep the head; send nothing yet."""
