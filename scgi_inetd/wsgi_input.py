@@ -139,8 +139,8 @@ class BodyInput:
         Never raises: the response has been sent, and a client that is gone or
         stalled only shortens the wait.
         """
+        drained = len(self._buffer)
         self._buffer.clear()
-        drained = 0
         deadline = time.monotonic() + time_limit
         try:
             while self._left:
