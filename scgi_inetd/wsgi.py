@@ -31,7 +31,7 @@ from .wsgi_input import BodyError, BodyInput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
-    from typing import Any, Callable, Iterable, TextIO
+    from typing import Any, Callable, Iterable, NoReturn, TextIO
 
     from .options import ServeOptions
 
@@ -354,8 +354,13 @@ class Response:
             while data:
                 data = data[os.write(self.fd, data):]
         except (BrokenPipeError, ConnectionResetError) as error:
-            self.client_gone = True
-            raise ClientGone(f"client went away: {error.strerror}") from None
+            self.gone(error)
+
+    def gone(self, error: OSError) -> "NoReturn":
+        """The client closed the connection: log it once and stop the response."""
+        self.client_gone = True
+        self.log(f"client went away after {self.sent} body bytes ({error.strerror})")
+        raise ClientGone(error.errno, error.strerror) from None
 
     def finish(self) -> None:
         """Send the head if no body chunk carried it (an empty body)."""
@@ -389,7 +394,7 @@ class Response:
             if self.remaining and not self.head_only:
                 self.log(f"response cut short: Content-Length said {self.remaining} more bytes")
         except ClientGone:
-            self.log(f"client went away after {self.sent} body bytes")
+            pass  # logged where it was noticed
         except BodyError as error:
             if self.headers_sent:
                 self.log(f"response cut off after {self.sent} body bytes: {error}")
@@ -406,7 +411,8 @@ class Response:
                     self._app_error("close() of the response iterable failed")
 
     def _send_iterable(self, result: "Iterable[bytes]") -> None:
-        if type(result) in (list, tuple) and len(result) == 1 and type(result[0]) is bytes:
+        if type(result) in (list, tuple) and len(result) == 1 and type(result[0]) is bytes \
+                and not self.head_only:
             # A one-chunk body has a known length: say so (PEP 3333, "Handling the
             # Content-Length Header"), so nginx need not chunk it for the client.
             self.declare_length(len(result[0]))
@@ -417,8 +423,8 @@ class Response:
                 break
 
     def declare_length(self, size: int) -> None:
-        """Add Content-Length to a head not yet sent that lacks one (not for HEAD, 1xx, 204, 304)."""
-        if self.head is None or self.headers_sent or self.remaining is not None or self.head_only \
+        """Add Content-Length to a head not yet sent that lacks one (not for 1xx, 204, 304)."""
+        if self.head is None or self.headers_sent or self.remaining is not None \
                 or self.head.startswith((b"Status: 1", b"Status: 204", b"Status: 304")):
             return
         self.head = self.head[:-2] + b"Content-Length: %d\r\n\r\n" % size
@@ -438,8 +444,7 @@ class Response:
         try:
             sent = sendfile(self.fd, in_fd, offset, count)
         except (BrokenPipeError, ConnectionResetError) as error:
-            self.client_gone = True
-            raise ClientGone(f"client went away: {error.strerror}") from None
+            self.gone(error)
         self.sent += sent
         if self.remaining is not None:
             self.remaining -= sent
@@ -449,8 +454,7 @@ class Response:
         import traceback
 
         if self.client_gone:
-            self.log(f"client went away after {self.sent} body bytes")
-            return
+            return  # logged where it was noticed; the app only reacted to it
         if self.headers_sent:
             what += f"; response cut off after {self.sent} body bytes"
         self.log(what + ":\n" + traceback.format_exc().rstrip("\n"))
