@@ -12,7 +12,8 @@ answered (500) in one-shot mode, so nginx does not wait for a timeout.
 import os
 import sys
 
-from .options import SERVE_OPTIONS_HELP, ServeOptions, UsageError, parse_serve_options, take_options
+from .options import _SERVE as SERVE_OPTIONS
+from .options import SERVE_OPTIONS_HELP, ServeOptions, UsageError, take_options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
@@ -37,12 +38,13 @@ options:
 DEFAULT_CALLABLES = ("application", "app")
 
 
-class WsgiOptions:
-    """The options of scgi-wsgi besides the shared serving options."""
+class WsgiOptions(ServeOptions):
+    """The shared serving options and scgi-wsgi's options."""
 
     __slots__ = ("script_name", "chdir", "help")
 
     def __init__(self) -> None:
+        super().__init__()
         self.script_name: str | None = None
         self.chdir: str | None = None
         self.help = False
@@ -52,24 +54,23 @@ def _text(name: str, text: str) -> str:
     return text
 
 
-_OWN = {"--script-name": ("script_name", _text), "--chdir": ("chdir", _text)}
+_OPTIONS = {**SERVE_OPTIONS, "--script-name": ("script_name", _text), "--chdir": ("chdir", _text)}
 _FLAGS = ("--help",)
 
 
-def parse_args(argv: "Sequence[str]") -> tuple[ServeOptions, WsgiOptions, str | None]:
+def parse_args(argv: "Sequence[str]") -> tuple[WsgiOptions, str | None]:
     """TARGET first then options (inetd.conf style), or options then TARGET.
 
-    Returns (serving options, own options, TARGET); TARGET is None for --help.
+    Returns the options and TARGET, which is None for --help.
     """
-    own = WsgiOptions()
+    options = WsgiOptions()
     args = ["--help" if arg == "-h" else arg for arg in argv]
     target = None
     if args and not args[0].startswith("-"):
         target, args = args[0], args[1:]
-    serve, rest = parse_serve_options(args)
-    rest = take_options(rest, _OWN, own, _FLAGS)
-    if own.help:
-        return serve, own, None
+    rest = take_options(args, _OPTIONS, options, _FLAGS)
+    if options.help:
+        return options, None
     if rest and rest[0] == "--":
         rest = rest[1:]
     if rest and rest[0].startswith("-"):
@@ -80,7 +81,7 @@ def parse_args(argv: "Sequence[str]") -> tuple[ServeOptions, WsgiOptions, str | 
         raise UsageError(f"unexpected argument {rest[0]!r}")
     if target is None:
         raise UsageError("missing TARGET")
-    return serve, own, target
+    return options, target
 
 
 def load_app(target: str) -> "Any":
@@ -139,7 +140,7 @@ def _load_file(path: str) -> "Any":
 def main(argv: "Sequence[str] | None" = None) -> int:
     """Run scgi-wsgi; returns the exit status (2 for a bad command line)."""
     try:
-        serve, own, target = parse_args(sys.argv[1:] if argv is None else argv)
+        options, target = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as error:
         sys.stderr.write(f"scgi-wsgi: {error}\n{USAGE}")
         return 2
@@ -149,10 +150,10 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     from .logsink import open_log
     from .wsgi import handle_connection, serve_app
 
-    errors = open_log(serve.stderr)
+    errors = open_log(options.stderr)
     try:
-        if own.chdir:
-            os.chdir(own.chdir)
+        if options.chdir:
+            os.chdir(options.chdir)
             sys.path.insert(0, os.getcwd())
         elif "/" not in target.rpartition(":")[0] and not target.endswith(".py"):
             sys.path.insert(0, os.getcwd())
@@ -161,16 +162,16 @@ def main(argv: "Sequence[str] | None" = None) -> int:
         import traceback
 
         errors.write(f"scgi-wsgi[{os.getpid()}]: cannot load {target}:\n{traceback.format_exc()}")
-        if not _resident(serve):
-            handle_connection(_failed_app, errors, script_name=own.script_name,
-                              header_timeout=serve.header_timeout)
+        if not _resident(options):
+            handle_connection(_failed_app, errors, script_name=options.script_name,
+                              header_timeout=options.header_timeout)
         errors.flush()
         return 1
-    return serve_app(app, errors, script_name=own.script_name, options=serve)
+    return serve_app(app, errors, script_name=options.script_name, options=options)
 
 
-def _resident(serve: ServeOptions) -> bool:
-    if serve.listen:
+def _resident(options: ServeOptions) -> bool:
+    if options.listen:
         return True
     from .resident import listener_from_environment
 
