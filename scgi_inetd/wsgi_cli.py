@@ -109,21 +109,30 @@ def load_app(target: str) -> "Any":
 
 
 def _load_file(path: str) -> "Any":
-    """Import a .py file as a module named after it, with its directory on sys.path.
+    """Import a .py file as a module named after it, with its directory first on sys.path.
 
-    SourceFileLoader keeps a cached .pyc, as a normal import does: compiling
-    the app's source on every request would cost more than the gateway.
+    A plain import keeps the cached .pyc, as it should: compiling the app's
+    source on every request would cost more than the gateway.  A name already
+    taken (a file called json.py, say) is loaded under another name instead.
     """
-    from importlib.machinery import SourceFileLoader
-
     path = os.path.abspath(path)
     if not os.path.isfile(path):
         raise ImportError(f"no such file: {path}")
     directory, filename = os.path.split(path)
     name = filename[:-3] if filename.endswith(".py") else filename
-    if name in sys.modules or not name.isidentifier():
-        name = "_scgi_wsgi_app"
     sys.path.insert(0, directory)
+    if name.isidentifier() and name not in sys.modules and filename.endswith(".py"):
+        __import__(name)
+        module = sys.modules[name]
+        if os.path.abspath(getattr(module, "__file__", "") or "") == path:
+            return module
+        del sys.modules[name]  # another module of that name came first on sys.path
+    return _load_file_as(path, "_scgi_wsgi_app")
+
+
+def _load_file_as(path: str, name: str) -> "Any":
+    from importlib.machinery import SourceFileLoader
+
     loader = SourceFileLoader(name, path)
     module = type(sys)(name)
     module.__file__ = path
