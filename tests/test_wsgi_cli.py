@@ -214,3 +214,30 @@ def test_listening_socket_on_fd_0_means_resident_mode(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+FORBIDDEN_ON_THE_ONE_SHOT_PATH = {"socket", "signal", "re", "logging", "subprocess", "json", "argparse",
+                                  "urllib.parse", "email", "tempfile", "tomllib", "sqlite3", "typing",
+                                  "enum", "selectors", "traceback", "collections"}
+
+
+def test_one_shot_request_imports_nothing_expensive(tmp_path):
+    """-X importtime lists every module imported, the log (fd 2 after open_log) included."""
+    log = tmp_path / "log"
+    argv = python_cmd("scgi-wsgi", str(EXAMPLES / "hello_wsgi.py"), "--stderr", str(log))
+    argv.insert(1, "-X")
+    argv.insert(2, "importtime")
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        process = subprocess.Popen(argv, stdin=theirs, stdout=theirs, stderr=subprocess.PIPE, env=child_env())
+        from scgi_inetd.client import build_params
+        from scgi_inetd.protocol import encode_request
+
+        ours.sendall(encode_request(build_params("GET", "/")))
+        ours.settimeout(20)
+        assert ours.recv(65536).startswith(b"Status: 200 OK")
+        early = process.communicate(timeout=20)[1].decode()
+    imported = {line.rpartition("|")[2].strip() for line in (early + log.read_text()).splitlines()
+                if line.startswith("import time:")}
+    assert "scgi_inetd.wsgi" in imported and "scgi_inetd.resident" in imported
+    assert not imported & FORBIDDEN_ON_THE_ONE_SHOT_PATH, sorted(imported & FORBIDDEN_ON_THE_ONE_SHOT_PATH)
