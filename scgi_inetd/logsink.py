@@ -1,0 +1,94 @@
+"""Where the gateway's own log lines and the app's stderr go.
+
+Under inetd fd 2 is the client connection, like fds 0 and 1: anything written
+to stderr would reach nginx as response bytes. So before any user code runs,
+fd 2 is pointed at a log: a file (appended to), syslog, or /dev/null (the
+default). Syslog has no file descriptor, so a small forked reader turns the
+lines written to a pipe on fd 2 into syslog messages: a script's stderr gets
+there too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+__all__ = ["log_line", "open_log", "program_name"]
+
+
+def program_name() -> str:
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "scgi-inetd"
+
+
+def log_line(message: str) -> None:
+    """Write one line to fd 2: `program[pid]: message`. Never raises."""
+    text = " ".join(message.split("\n"))
+    try:
+        os.write(2, f"{program_name()}[{os.getpid()}]: {text}\n".encode("utf-8", "backslashreplace"))
+    except OSError:
+        pass
+
+
+def open_log(target: None | str | TextIO = None) -> TextIO:
+    """Point fd 2 at `target` and return a line-buffered text stream on it.
+
+    `target`: None or "/dev/null" (discard), "syslog", a path (appended to,
+    created 0640), or an open file object (its descriptor is used when it has
+    one; otherwise it is returned as the stream and fd 2 goes to /dev/null).
+    """
+    if target is None or isinstance(target, str):
+        if target == "syslog":
+            fd = _syslog_pipe()
+        else:
+            fd = os.open(target or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        _replace_stderr(fd)
+        return _stderr_stream()
+    try:
+        fileno = target.fileno()
+    except (AttributeError, OSError, ValueError):
+        _replace_stderr(os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC))
+        return target
+    target.flush()
+    os.dup2(fileno, 2)
+    return _stderr_stream()
+
+
+def _replace_stderr(fd: int) -> None:
+    if fd != 2:
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
+def _stderr_stream() -> TextIO:
+    stream = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)
+    sys.stderr = stream
+    return stream
+
+
+def _syslog_pipe() -> int:
+    """A pipe whose reader, a detached grandchild, sends each line to syslog."""
+    read_end, write_end = os.pipe()
+    ident = program_name()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if os.fork() == 0:
+                os.close(write_end)
+                _pump_to_syslog(read_end, ident)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(read_end)
+    return write_end
+
+
+def _pump_to_syslog(fd: int, ident: str) -> None:
+    import syslog
+
+    for keep in (0, 1, 2):
+        os.dup2(os.open(os.devnull, os.O_RDWR), keep)
+    syslog.openlog(ident, syslog.LOG_PID, syslog.LOG_DAEMON)
+    with open(fd, "rb") as lines:
+        for line in lines:
+            syslog.syslog(syslog.LOG_ERR, line.rstrip(b"\n").decode("utf-8", "backslashreplace"))

@@ -1,0 +1,116 @@
+"""The serving options every front-end shares, parsed without argparse.
+
+`argparse` imports `re`, `gettext` and more: several milliseconds on every
+request of a one-shot gateway. These few options do not need it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .protocol import DEFAULT_MAX_HEADER
+from .reader import DEFAULT_HEADER_TIMEOUT
+
+__all__ = ["SERVE_OPTIONS_HELP", "ServeOptions", "UsageError", "parse_serve_options", "take_options"]
+
+SERVE_OPTIONS_HELP = """serving options:
+  --stderr PATH|syslog   where the gateway's and the program's stderr go (default /dev/null)
+  --listen unix:PATH|HOST:PORT
+                         serve resident on this address (also: a listening socket on
+                         fd 0, as inetd `wait` gives, or systemd's LISTEN_FDS)
+  --max-children N       resident: connections served at once (default 16)
+  --idle-timeout SECONDS resident: exit after this long without a connection
+  --grace SECONDS        resident: on SIGTERM, wait this long for running requests (default 30)
+  --header-timeout SECONDS
+                         refuse a request whose header is not complete in time (default 30)
+  --max-header BYTES     refuse a larger request header (default 262144)"""
+
+
+class UsageError(Exception):
+    """A command line that cannot be used; the message says why."""
+
+
+class ServeOptions:
+    """Where logs go, how requests are read, and how resident mode behaves."""
+
+    __slots__ = ("stderr", "listen", "max_children", "idle_timeout", "grace", "header_timeout", "max_header")
+
+    def __init__(self) -> None:
+        self.stderr: str | None = None
+        self.listen: str | None = None
+        self.max_children = 16
+        self.idle_timeout: float | None = None
+        self.grace = 30.0
+        self.header_timeout = DEFAULT_HEADER_TIMEOUT
+        self.max_header = DEFAULT_MAX_HEADER
+
+
+def _number(kind: type, minimum: float):
+    def convert(name: str, text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise UsageError(f"{name} needs a number, not {text!r}") from None
+        if value < minimum:
+            raise UsageError(f"{name} must be at least {minimum}")
+        return value
+    return convert
+
+
+def _text(name: str, text: str) -> str:
+    return text
+
+
+_SERVE = {
+    "--stderr": ("stderr", _text),
+    "--listen": ("listen", _text),
+    "--max-children": ("max_children", _number(int, 1)),
+    "--idle-timeout": ("idle_timeout", _number(float, 0)),
+    "--grace": ("grace", _number(float, 0)),
+    "--header-timeout": ("header_timeout", _number(float, 0.001)),
+    "--max-header": ("max_header", _number(int, 16)),
+}
+
+
+def take_options(argv: Sequence[str], known: dict, target: object, flags: Sequence[str] = ()) -> list[str]:
+    """Move the options named in `known` (name -> (attribute, converter)) onto `target`.
+
+    Options come before positional arguments: scanning stops at the first
+    argument not starting with '-' or after '--'. Options not in `known` or
+    `flags` are kept, in order, for the caller's own parser. A flag in `flags`
+    sets its attribute (dashes to underscores) to True; a repeated option whose
+    attribute holds a list is appended to.
+    """
+    rest: list[str] = []
+    args = list(argv)
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            rest.extend(args[index:])
+            break
+        name, equals, value = arg.partition("=")
+        if name in flags and not equals:
+            setattr(target, name[2:].replace("-", "_"), True)
+        elif name in known:
+            if not equals:
+                index += 1
+                if index == len(args):
+                    raise UsageError(f"{name} needs a value")
+                value = args[index]
+            attribute, convert = known[name]
+            current = getattr(target, attribute)
+            if isinstance(current, list):
+                current.append(convert(name, value))
+            else:
+                setattr(target, attribute, convert(name, value))
+        else:
+            rest.append(arg)
+        index += 1
+    return rest
+
+
+def parse_serve_options(argv: Sequence[str]) -> tuple[ServeOptions, list[str]]:
+    """Pull the shared serving options out of `argv`; return them and the rest."""
+    options = ServeOptions()
+    return options, take_options(argv, _SERVE, options)

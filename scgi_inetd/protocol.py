@@ -1,0 +1,257 @@
+"""SCGI protocol, sans I/O: bytes in, environ out; encoding for clients; CGI responses.
+
+Strategy: one function, `netstring_extent`, decides from the length prefix how
+many bytes the header netstring occupies (or that more bytes are needed, or
+that the prefix is bad); `parse_request` builds on it, and `RequestParser`
+(incremental feeding) and the exact-read I/O layer both call those two. There
+is no second copy of the rules anywhere.
+
+The request is the SCGI spec's netstring of NUL-terminated name/value pairs
+followed by the body. Names and values are decoded as latin-1, PEP 3333's
+"bytes as str", which cannot fail and round-trips every byte.
+
+Duplicate names. The SCGI spec forbids them, but nginx 1.22 (Debian 12) sends
+one ``HTTP_*`` pair per request header line, so a client repeating ``Cookie:``
+arrives with HTTP_COOKIE twice. Duplicate ``HTTP_*`` names are combined as
+RFC 3875 4.1.18 says (joined with ", ", and "; " for HTTP_COOKIE). Any other
+duplicate (CONTENT_LENGTH, SCGI, REQUEST_METHOD, SCRIPT_FILENAME, ...) is a
+400: two meanings for one CGI variable is how requests get smuggled.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, NamedTuple
+
+__all__ = [
+    "DEFAULT_MAX_HEADER",
+    "IncompleteRequest",
+    "ProtocolError",
+    "RequestParser",
+    "Response",
+    "encode_request",
+    "netstring_extent",
+    "parse_request",
+    "parse_response",
+]
+
+# The 2011 C shim's limit, and twice what nginx's largest sane header block
+# needs (large_client_header_buffers defaults to 4 x 8 KiB of request headers).
+DEFAULT_MAX_HEADER = 262144
+
+# CONTENT_LENGTH has at most this many digits: 10**18 bytes is beyond any body,
+# and int() of a long digit string is slow (and limited since Python 3.11).
+MAX_CONTENT_LENGTH_DIGITS = 18
+
+
+class ProtocolError(Exception):
+    """A request or response that breaks the protocol.
+
+    `status` is the HTTP status a front-end answers with (400 malformed, 408
+    header timeout, 413 header too large; 502 for a bad CGI response).
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class IncompleteRequest(Exception):
+    """More bytes are needed before the header block can be parsed."""
+
+
+def _error(message: str, offset: int, status: int = 400) -> ProtocolError:
+    return ProtocolError(status, f"{message} at byte {offset}")
+
+
+def netstring_extent(data: bytes, max_header: int = DEFAULT_MAX_HEADER) -> int:
+    """Return the size of the header netstring at the start of `data`, comma included.
+
+    Needs only the length prefix: raises IncompleteRequest while the digits
+    and ':' have not all arrived, ProtocolError(413) as soon as the digits
+    exceed `max_header`, and ProtocolError(400) for anything but a DJB
+    netstring length (ASCII digits, no sign or space, no leading zero but "0").
+    """
+    max_digits = len(str(max_header))
+    colon = data.find(b":", 0, max_digits + 1)
+    digits = data[: colon if colon >= 0 else max_digits + 1]
+    if not digits.isdigit():
+        if colon == 0:
+            raise _error("empty netstring length", 0)
+        for index, byte in enumerate(digits):
+            if not 0x30 <= byte <= 0x39:
+                raise _error(f"illegal netstring length byte {bytes([byte])!r}", index)
+        if not digits:
+            raise IncompleteRequest
+    if len(digits) > 1 and digits[0] == 0x30:
+        raise _error(f"leading zero in netstring length {digits[:12]!r}", 0)
+    if int(digits) > max_header or (colon < 0 and len(digits) > max_digits):
+        raise _error(f"header netstring longer than {max_header} bytes", 0, 413)
+    if colon < 0:
+        raise IncompleteRequest
+    return colon + int(digits) + 2
+
+
+def parse_request(
+    data: bytes, max_header: int = DEFAULT_MAX_HEADER
+) -> tuple[dict[str, str], int]:
+    """Parse the SCGI header block at the start of `data`.
+
+    Returns the environ (latin-1 str names and values) and the offset at which
+    the body starts. Raises IncompleteRequest or ProtocolError.
+    """
+    end = netstring_extent(data, max_header)
+    if len(data) < end:
+        raise IncompleteRequest
+    start = data.index(b":") + 1
+    if data[end - 1] != 0x2C:
+        raise _error(f"netstring ends with {data[end - 1:end]!r}, not ','", end - 1)
+    return _parse_headers(data[start : end - 1], start), end
+
+
+def _parse_headers(block: bytes, base: int) -> dict[str, str]:
+    """Turn `name NUL value NUL ...` into an environ; `base` is its offset, for messages."""
+    if not block.endswith(b"\0"):
+        raise _error("header block does not end with NUL", base + len(block))
+    items = block[:-1].decode("latin-1").split("\0")
+    if len(items) % 2:
+        raise _error(f"header {items[-1][:40]!r} has no value", _offset(items, len(items) - 1, base))
+    names = items[0::2]
+    values = items[1::2]
+    if names[0] != "CONTENT_LENGTH":
+        raise _error(f"first header is {names[0][:40]!r}, not CONTENT_LENGTH", base)
+    length = values[0]
+    if not (length.isdigit() and length.isascii()) or len(length) > MAX_CONTENT_LENGTH_DIGITS:
+        raise _error(f"illegal CONTENT_LENGTH {length[:40]!r}", _offset(items, 1, base))
+    environ = dict(zip(names, values))
+    if len(environ) != len(names):
+        environ = _combine_duplicates(items, base)
+    if "" in environ or any("=" in name for name in environ):
+        index = next(i for i, name in enumerate(names) if not name or "=" in name)
+        raise _error(f"illegal header name {names[index][:40]!r}", _offset(items, 2 * index, base))
+    if environ.get("SCGI") != "1":
+        scgi = environ.get("SCGI")
+        raise _error("SCGI header missing" if scgi is None else f"SCGI header is {scgi[:40]!r}, not '1'", base)
+    return environ
+
+
+def _combine_duplicates(items: list[str], base: int) -> dict[str, str]:
+    """Join repeated HTTP_* values per RFC 3875 4.1.18; any other repeat is an error."""
+    environ: dict[str, str] = {}
+    for index in range(0, len(items), 2):
+        name, value = items[index], items[index + 1]
+        if name not in environ:
+            environ[name] = value
+        elif name.startswith("HTTP_"):
+            separator = "; " if name == "HTTP_COOKIE" else ", "
+            environ[name] = environ[name] + separator + value
+        else:
+            raise _error(f"duplicate header {name[:40]!r}", _offset(items, index, base))
+    return environ
+
+
+def _offset(items: list[str], index: int, base: int) -> int:
+    """Byte offset of items[index] in the request (only computed for error messages)."""
+    return base + sum(len(item) + 1 for item in items[:index])
+
+
+class RequestParser:
+    """Incremental front of `parse_request`, for a reader fed arbitrary pieces.
+
+    `feed()` returns None until the header block is complete, then the environ;
+    bytes after the header (the start of the body) are kept in `.rest`.
+    """
+
+    def __init__(self, max_header: int = DEFAULT_MAX_HEADER) -> None:
+        self.max_header = max_header
+        self.buffer = b""
+        self.rest = b""
+        self.environ: dict[str, str] | None = None
+
+    def feed(self, data: bytes) -> dict[str, str] | None:
+        if self.environ is not None:
+            self.rest += data
+            return self.environ
+        self.buffer += data
+        try:
+            self.environ, offset = parse_request(self.buffer, self.max_header)
+        except IncompleteRequest:
+            return None
+        self.rest = self.buffer[offset:]
+        self.buffer = self.buffer[:offset]
+        return self.environ
+
+    def needed(self) -> int:
+        """How many more bytes the header needs, at least (1 while the length is unknown)."""
+        try:
+            return max(netstring_extent(self.buffer, self.max_header) - len(self.buffer), 0)
+        except IncompleteRequest:
+            return 1
+
+
+def encode_request(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]], body: bytes = b""
+) -> bytes:
+    """Encode an SCGI request: CONTENT_LENGTH first (from `body`), SCGI=1, then `headers`.
+
+    CONTENT_LENGTH and SCGI given in `headers` are replaced. Values are encoded
+    as latin-1, the inverse of `parse_request`.
+    """
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    parts = [f"CONTENT_LENGTH\0{len(body)}\0SCGI\x001\0"]
+    for name, value in pairs:
+        if name not in ("CONTENT_LENGTH", "SCGI"):
+            parts.append(f"{name}\0{value}\0")
+    block = "".join(parts).encode("latin-1")
+    return b"%d:%s,%s" % (len(block), block, body)
+
+
+class Response(NamedTuple):
+    """A CGI response as the client sees it."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first header called `name` (any case), or `default`."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), default)
+
+
+def parse_response(data: bytes) -> Response:
+    """Parse a CGI response (RFC 3875 6): a header block, a blank line, the body.
+
+    The status comes from `Status: NNN reason`, or an `HTTP/1.x NNN reason`
+    first line (nph style), or else is 200, or 302 when the only header is a
+    Location (as nginx answers). LF-only line ends are accepted, as nginx does.
+    """
+    crlf, lf = data.find(b"\r\n\r\n"), data.find(b"\n\n")
+    if crlf < 0 and lf < 0:
+        raise ProtocolError(502, "response has no header block")
+    if lf < 0 or 0 <= crlf < lf:
+        head, body = data[:crlf], data[crlf + 4 :]
+    else:
+        head, body = data[:lf], data[lf + 2 :]
+    lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
+    status_text = None
+    if lines[0].startswith("HTTP/"):
+        status_text = lines.pop(0).partition(" ")[2]
+    headers = []
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            raise ProtocolError(502, f"malformed response header line {line[:60]!r}")
+        headers.append((name, value.strip()))
+    for name, value in headers:
+        if name.lower() == "status":
+            status_text = value
+    headers = [(name, value) for name, value in headers if name.lower() != "status"]
+    if status_text is None:
+        only_location = len(headers) == 1 and headers[0][0].lower() == "location"
+        return Response(302, "Found", headers, body) if only_location else Response(200, "OK", headers, body)
+    code, _, reason = status_text.strip().partition(" ")
+    if len(code) != 3 or not code.isdigit() or not code.isascii():
+        raise ProtocolError(502, f"malformed status {status_text[:60]!r}")
+    return Response(int(code), reason.strip(), headers, body)
