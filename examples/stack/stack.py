@@ -330,6 +330,19 @@ class Nginx(Server):
             return []
         return [dict(zip(ACCESS_FIELDS, line.split("\t"))) for line in lines]
 
+    def wait_access(self, match: Callable[[dict[str, str]], bool], count: int = 1,
+                    timeout: float = 5.0) -> list[dict[str, str]]:
+        """Access-log entries for which `match` holds, once there are `count` of them.
+
+        nginx writes the line after the response has gone out: poll for it.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [entry for entry in self.access() if match(entry)]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
+
     def errors(self, since: int = 0) -> list[str]:
         """Error-log lines at level error or worse, from byte offset `since`."""
         with open(self.error_log, "rb") as log:
