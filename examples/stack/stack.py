@@ -343,13 +343,16 @@ class Nginx(Server):
                 return found
             time.sleep(0.02)
 
-    def errors(self, since: int = 0) -> list[str]:
-        """Error-log lines at level error or worse, from byte offset `since`."""
+    def log_lines(self, since: int = 0) -> list[str]:
+        """Error-log lines of every level, from byte offset `since`."""
         with open(self.error_log, "rb") as log:
             log.seek(since)
-            text = log.read().decode(errors="replace")
-        return [line for line in text.splitlines()
-                if any(f"[{level}]" in line for level in ("error", "crit", "alert", "emerg"))]
+            return log.read().decode(errors="replace").splitlines()
+
+    def errors(self, since: int = 0) -> list[str]:
+        """Error-log lines at level warn or worse, from byte offset `since`."""
+        return [line for line in self.log_lines(since)
+                if any(f"[{level}]" in line for level in ("warn", "error", "crit", "alert", "emerg"))]
 
     def error_offset(self) -> int:
         return self.error_log.stat().st_size if self.error_log.exists() else 0
