@@ -192,7 +192,8 @@ def populate(root: Path, paths: dict[str, str]) -> None:
                 "/srv/netboot"):
         Path(paths[key]).mkdir(parents=True, exist_ok=True)
     cgi_bin = Path(paths["/srv/scgi/cgi-bin/"])
-    for script in (REPO / "examples/cgi-bin").iterdir():
+    examples = REPO / "examples/cgi-bin"
+    for script in examples.iterdir() if examples.is_dir() else ():
         shutil.copy2(script, cgi_bin / script.name)
     (cgi_bin / "nostatus.sh").write_text(NO_STATUS_SCRIPT)
     (cgi_bin / "nostatus.sh").chmod(0o755)

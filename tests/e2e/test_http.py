@@ -32,36 +32,40 @@ def test_wsgi_hello(web: Stack) -> None:
 
 
 def test_cgi_directory_mode_with_query_string(web: Stack) -> None:
+    """examples/cgi-bin/hello.pl decodes the query string itself."""
     require_frontend("scgi-run")
-    uri = "/cgi-bin/form.pl/extra/path?name=caf%C3%A9&sum=1+2&empty="
+    uri = "/cgi-bin/hello.pl?name=caf%C3%A9&sum=1+2&empty="
     answer = web.request(uri)
     assert answer.status == 200, answer.text
     lines = answer.text.splitlines()
-    assert "method=GET" in lines
-    assert "path_info=/extra/path" in lines
-    assert "name=café" in lines
-    assert "sum=1 2" in lines
-    assert "empty=" in lines
+    assert lines[0] == "Hello from Perl"
+    assert "REQUEST_METHOD=GET" in lines
+    assert "name: café" in lines
+    assert "sum: 1 2" in lines
+    assert "empty: " in lines
     assert upstream_of(web, uri).endswith("/run/cgi.sock")
 
 
-def test_shell_cgi_script(web: Stack) -> None:
+def test_shell_cgi_script_with_path_info(web: Stack) -> None:
     require_frontend("scgi-run")
-    answer = web.request("/cgi-bin/hello.sh")
-    assert (answer.status, answer.text) == (200, "Hello World\n")
+    answer = web.request("/cgi-bin/hello.sh/extra/path?a=%20b")
+    assert answer.status == 200, answer.text
+    assert answer.text.splitlines() == ["Hello from sh", "QUERY_STRING=a=%20b",
+                                        "PATH_INFO=/extra/path"]
 
 
 def test_single_script_mode(web: Stack) -> None:
     require_frontend("scgi-run")
-    answer = web.request("/hi")
-    assert (answer.status, answer.text) == (200, "Hello World\n")
-    assert upstream_of(web, "/hi").endswith("/run/hi.sock")
+    answer = web.request("/hi?x=1")
+    assert answer.status == 200, answer.text
+    assert answer.text.splitlines()[:2] == ["Hello from sh", "QUERY_STRING=x=1"]
+    assert upstream_of(web, "/hi?x=1").endswith("/run/hi.sock")
 
 
 def test_ten_mebibyte_post_is_echoed_intact(web: Stack) -> None:
     require_frontend("scgi-run")
     body = os.urandom(10 * 1024 * 1024)
-    answer = web.request("/cgi-bin/echo.sh", method="POST", body=body,
+    answer = web.request("/cgi-bin/echo.py", method="POST", body=body,
                          headers={"Content-Type": "application/octet-stream"}, timeout=60)
     assert answer.status == 200, answer.body[:200]
     assert len(answer.body) == len(body)
