@@ -1,0 +1,526 @@
+"""bench/run: scgi_inetd against the peers a user would pick instead, in one run.
+
+One nginx on 127.0.0.1 and one openbsd-inetd serve every path side by side
+(examples/stack/stack.py starts them); fcgiwrap, flup's SCGI server, the
+scgi package's server and uWSGI sit behind the same nginx. wrk measures each
+path for a bounded time; the rows are interleaved within each repeat, so a
+noisy neighbour hits every row alike, and each figure is printed beside its
+comparison as a ratio of medians from the same run.
+
+    bench/run [--quick] [--python PATH] [--seconds N] [--repeats N]
+              [--connections N] [--stream-mib N] [--peers-venv DIR] [--no-install] [--keep]
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent / "examples" / "stack"))
+sys.path.insert(0, str(BENCH))
+
+import stack  # noqa: E402
+from cgi_common import REPO  # noqa: E402
+from measure import Figure, fetch, ratio, run_wrk, spawn_rate, wrk_command  # noqa: E402
+import peer_apps  # noqa: E402
+import streaming  # noqa: E402
+from wsgi_bulk import APP as BULK_APP  # noqa: E402
+
+USAGE = __doc__.split("\n\n")[-1].strip()
+BIN = REPO / "bin"
+BOOT_QUERY = "mac=52:54:00:12:34:56&uuid=12345678-1234-5678-9abc-def012345678"
+
+# Streaming locations: nginx passes the body and the response through as
+# they come instead of spooling 1 GiB to its temp files; the buffers are
+# sized so that each read and write moves a useful amount.
+STREAM_DIRECTIVES = """\
+        scgi_request_buffering off;
+        scgi_buffering off;
+        scgi_buffer_size 256k;
+        scgi_buffers 4 256k;
+        client_body_buffer_size 256k;
+        scgi_read_timeout 600s;
+        scgi_send_timeout 600s;"""
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    python: str = field(default_factory=peer_apps.default_python)
+    seconds: int = 5
+    repeats: int = 3
+    connections: int = 4
+    stream_mib: int = 1024
+    stream_repeats: int = 3
+    peers_venv: Path = Path(tempfile.gettempdir()) / "scgi_inetd-bench" / "peers"
+    install: bool = True
+    keep: bool = False
+
+
+def parse(argv: list[str]) -> Options:
+    options = Options()
+    numbers = {"--seconds": "seconds", "--repeats": "repeats", "--connections": "connections",
+               "--stream-mib": "stream_mib"}
+    explicit = set()
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "--quick":
+            options.quick = True
+        elif arg == "--no-install":
+            options.install = False
+        elif arg == "--keep":
+            options.keep = True
+        elif arg in numbers and args and args[0].isdigit():
+            setattr(options, numbers[arg], int(args.pop(0)))
+            explicit.add(numbers[arg])
+        elif arg == "--python" and args:
+            options.python = args.pop(0)
+        elif arg == "--peers-venv" and args:
+            options.peers_venv = Path(args.pop(0))
+        else:
+            raise SystemExit(f"unknown argument {arg!r}\nusage: {USAGE}")
+    if options.quick:
+        # Under a minute: one short repeat of each row, 64 MiB streams, and
+        # no peer installation (peers not installed already are skipped).
+        quick = {"seconds": 1, "repeats": 1, "stream_mib": 64}
+        for name, value in quick.items():
+            if name not in explicit:
+                setattr(options, name, value)
+        options.stream_repeats = 1
+        options.install = False
+    return options
+
+
+@dataclass
+class Row:
+    """One path measured with wrk: `location` is served by nginx through `upstream`."""
+
+    name: str
+    group: str
+    path: str
+    expect: bytes
+    compare: list[str] = field(default_factory=list)
+    target: tuple[str, float] | None = None
+    figure: Figure = field(default_factory=Figure)
+    p50: list[float] = field(default_factory=list)
+    skipped: str = ""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def location(path: str, socket: str, *, kind: str = "scgi", script: str | None = None,
+             prefix: bool = False, extra: str = "") -> str:
+    lines = [f"    location {'' if prefix else '= '}{path} {{", f"        include {kind}_params;"]
+    if script:
+        lines.append(f"        {kind}_param SCRIPT_FILENAME {script};")
+        lines.append(f"        {kind}_param SCRIPT_NAME {path};")
+    if extra:
+        lines.append(extra)
+    lines.append(f"        {kind}_pass unix:{socket};")
+    lines.append("    }\n")
+    return "\n".join(lines)
+
+
+class Bench:
+    def __init__(self, options: Options, root: Path):
+        self.options = options
+        self.root = root
+        self.run_dir = root / "run"
+        self.cgi = root / "cgi-bin"
+        self.run_dir.mkdir()
+        self.servers: list[stack.Server] = []
+        self.commands: list[str] = []
+        self.notes: list[str] = []
+        self.rows: list[Row] = []
+        self.direct: dict[str, Figure] = {}
+        self.streams: dict[str, tuple[Figure, dict[str, int]]] = {}
+        self.shim_kib = 0
+
+    def sock(self, name: str) -> str:
+        return str(self.run_dir / f"{name}.sock")
+
+    # -- set-up --------------------------------------------------------------
+
+    def prepare(self) -> None:
+        options = self.options
+        log(f"work directory {self.root}")
+        peer_apps.compile_package(options.python)
+        self.python = peer_apps.run_venv(self.root, options.python)
+        self.bulk_size = options.stream_mib << 20
+        self.bulk = streaming.bulk_file(self.root / "bulk.bin", options.stream_mib)
+        peer_apps.cgi_programs(self.cgi, self.python, self.bulk, self.bulk_size)
+        (self.root / "bulk_app.py").write_text(BULK_APP)
+        self.has_bootmenu = self.bootmenu_config()
+        if options.install:
+            self.peers = peer_apps.install_peers(options.peers_venv, options.python, log)
+        else:
+            self.peers = peer_apps.installed_peers(options.peers_venv)
+
+    def ours(self, script: str, *args: str) -> list[str]:
+        """A front-end as the inetd line names it: the interpreter, -I, the checkout's script.
+
+        argv[0] is the interpreter's own path: Python finds its virtualenv
+        (pyvenv.cfg) from it.
+        """
+        return [self.python, self.python, "-I", str(BIN / script), *args]
+
+    def services(self) -> list[stack.Service]:
+        py, cgi = self.python, f"{self.cgi}/"
+        hello = f"{peer_apps.HELLO_APP}:application"
+        services = [
+            stack.Service(self.sock("floor-python"), [py, py, "-I", "-c", "pass"]),
+            stack.Service(self.sock("floor-sh"), ["/bin/sh", "sh", "-c", "true"]),
+            stack.Service(self.sock("wsgi"), self.ours("scgi-wsgi", hello)),
+            stack.Service(self.sock("run"), self.ours("scgi-run", cgi)),
+            stack.Service(self.sock("run-fix"), self.ours("scgi-run", "--fix-status", cgi)),
+            stack.Service(self.sock("wsgi-bulk"), self.ours("scgi-wsgi", "--script-name", "/stream/wsgi",
+                                                                  f"{self.root}/bulk_app.py:application")),
+            stack.Service(self.sock("wsgi-resident"), self.ours("scgi-wsgi", hello), wait=True),
+            stack.Service(self.sock("run-resident"), self.ours("scgi-run", cgi), wait=True),
+        ]
+        if self.has_bootmenu:
+            services.append(stack.Service(self.sock("boot"), self.ours("scgi-bootmenu", str(self.root / "bootmenu.toml"))))
+        return services
+
+    def bootmenu_config(self) -> bool:
+        """examples/bootmenu.toml with a private state database, initialised; False when absent."""
+        example = REPO / "examples" / "bootmenu.toml"
+        if not (BIN / "scgi-bootmenu").exists() or not example.exists():
+            return False
+        config = self.root / "bootmenu.toml"
+        if not config.exists():
+            config.write_text(example.read_text().replace("/var/lib/scgi-bootmenu/state.sqlite",
+                                                          str(self.root / "state.sqlite")))
+            subprocess.run([self.python, "-I", str(BIN / "scgi-bootmenu"), str(config), "init"],
+                           check=True, capture_output=True)
+        return True
+
+    def define_rows(self) -> None:
+        add = self.rows.append
+        add(Row("floor: python -I -c pass, via nginx+inetd (502)", "floor", "/floor/python", b""))
+        add(Row("floor: sh -c true, via nginx+inetd (502)", "floor", "/floor/sh", b""))
+        add(Row("scgi-wsgi hello", "one-shot", "/wsgi", b"Hello, world!",
+                ["floor: python -I -c pass, via nginx+inetd (502)", "fcgiwrap + wsgiref CGIHandler hello"],
+                ("floor: python -I -c pass, via nginx+inetd (502)", 0.85)))
+        add(Row("fcgiwrap + wsgiref CGIHandler hello", "one-shot", "/fcgiwrap/wsgiref.cgi", b"Hello, world!"))
+        add(Row("scgi-run + hello.sh", "one-shot", "/scgi-run/hello.sh", b"Hello from sh",
+                ["fcgiwrap + hello.sh"]))
+        add(Row("fcgiwrap + hello.sh", "one-shot", "/fcgiwrap/hello.sh", b"Hello from sh"))
+        add(Row("scgi-run + hello (C)", "one-shot", "/scgi-run/hello", b"hello", ["fcgiwrap + hello (C)"]))
+        add(Row("fcgiwrap + hello (C)", "one-shot", "/fcgiwrap/hello", b"hello"))
+        boot = Row("scgi-bootmenu menu (iPXE, known MAC)", "one-shot", f"/boot/boot.ipxe?{BOOT_QUERY}", b"#!ipxe",
+                   ["floor: python -I -c pass, via nginx+inetd (502)", "scgi-wsgi hello"])
+        if not self.has_bootmenu:
+            boot.skipped = "bin/scgi-bootmenu or examples/bootmenu.toml not in this checkout"
+        add(boot)
+        add(Row("scgi-run resident + hello.sh", "resident", "/scgi-run-resident/hello.sh", b"Hello from sh",
+                ["fcgiwrap + hello.sh", "scgi-run + hello.sh"], ("fcgiwrap + hello.sh", 1.0)))
+        add(Row("scgi-run resident + hello (C)", "resident", "/scgi-run-resident/hello", b"hello",
+                ["fcgiwrap + hello (C)", "scgi-run + hello (C)"], ("fcgiwrap + hello (C)", 1.0)))
+        add(Row("scgi-wsgi resident hello", "resident", "/wsgi-resident", b"Hello, world!",
+                ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", "scgi-wsgi hello"],
+                ("flup SCGI server", 1.5)))
+        for name, package, path in (("flup SCGI server", "flup", "/flup"),
+                                    ("scgi package server", "scgi", "/scgi-package"),
+                                    ("uWSGI --scgi-socket", "uwsgi", "/uwsgi")):
+            row = Row(name, "resident", path, b"Hello, world!")
+            if package not in self.peers:
+                row.skipped = (f"{package} not installed in {self.options.peers_venv}"
+                               + (" (--quick installs nothing; a full run does)" if self.options.quick else ""))
+            add(row)
+
+    def nginx_block(self, port: int) -> str:
+        cgi, fcgi = str(self.cgi), self.sock("fcgiwrap")
+        parts = [f"server {{\n    listen 127.0.0.1:{port};\n    access_log off;\n    client_max_body_size 0;\n"]
+        parts.append(location("/floor/python", self.sock("floor-python")))
+        parts.append(location("/floor/sh", self.sock("floor-sh")))
+        parts.append(location("/wsgi", self.sock("wsgi")))
+        parts.append(location("/wsgi-resident", self.sock("wsgi-resident")))
+        for program in ("hello.sh", "hello", "wsgiref.cgi"):
+            parts.append(location(f"/fcgiwrap/{program}", fcgi, kind="fastcgi", script=f"{cgi}/{program}"))
+        for program in ("hello.sh", "hello"):
+            parts.append(location(f"/scgi-run/{program}", self.sock("run"), script=f"{cgi}/{program}"))
+            parts.append(location(f"/scgi-run-resident/{program}", self.sock("run-resident"), script=f"{cgi}/{program}"))
+        parts.append("    location /boot/ {\n        include scgi_params;\n"
+                     "        fastcgi_split_path_info ^(/boot)(/.*)$;\n"
+                     "        scgi_param SCRIPT_NAME $fastcgi_script_name;\n"
+                     "        scgi_param PATH_INFO $fastcgi_path_info;\n"
+                     f"        scgi_pass unix:{self.sock('boot')};\n    }}\n")
+        parts.append(location("/flup", self.sock("flup")))
+        parts.append(location("/scgi-package", self.sock("scgi-package")))
+        parts.append(location("/uwsgi", self.sock("uwsgi")))
+        for name, sock, script in (("wsgi/download", "wsgi-bulk", None), ("wsgi/upload", "wsgi-bulk", None),
+                                   ("scgi-run/download", "run", f"{cgi}/download.sh"),
+                                   ("scgi-run/upload", "run", f"{cgi}/discard"),
+                                   ("scgi-run-fix-status/download", "run-fix", f"{cgi}/download.sh")):
+            parts.append(location(f"/stream/{name}", self.sock(sock), script=script, extra=STREAM_DIRECTIVES))
+        parts.append("}\n")
+        return "".join(parts)
+
+    def start(self) -> None:
+        services = self.services()
+        env = {"PATH": "/usr/bin:/bin", "BULK_FILE": str(self.bulk)}
+        inetd = stack.Inetd(self.root, services, env=env)
+        self.commands.append("inetd -i -E inetd.conf, inetd.conf:\n" + (self.root / "inetd.conf").read_text())
+        inetd.start()
+        self.servers.append(inetd)
+        self.inetd = inetd
+        workers = str(self.options.connections)
+        if shutil.which("fcgiwrap", path=stack.SEARCH_PATH):
+            self.background("fcgiwrap", [stack.find_program("fcgiwrap"), "-c", workers, "-s",
+                                         f"unix:{self.sock('fcgiwrap')}"], self.sock("fcgiwrap"))
+        else:
+            for row in self.rows:
+                if row.name.startswith("fcgiwrap"):
+                    row.skipped = "fcgiwrap not installed (apt-get install fcgiwrap)"
+        venv_python = str(peer_apps.peers_venv_python(self.options.peers_venv))
+        app_dir = str(peer_apps.HELLO_APP.parent)
+        if "flup" in self.peers:
+            script = peer_apps.write_executable(self.root / "flup_server.py", peer_apps.FLUP_SERVER.format(
+                app_dir=app_dir, socket=self.sock("flup")))
+            self.background("flup", [venv_python, "-I", str(script)], self.sock("flup"))
+        if "scgi" in self.peers:
+            script = peer_apps.write_executable(self.root / "scgi_server.py", peer_apps.SCGI_SERVER.format(
+                app_dir=app_dir, socket=self.sock("scgi-package"), workers=workers))
+            self.background("scgi", [venv_python, "-I", str(script)], self.sock("scgi-package"))
+        if "uwsgi" in self.peers:
+            uwsgi = str(self.options.peers_venv / "bin" / "uwsgi")
+            self.background("uwsgi", [uwsgi, "--scgi-socket", self.sock("uwsgi"), "--chmod-socket=666",
+                                      "--wsgi-file", str(peer_apps.HELLO_APP), "--master", "--processes", workers,
+                                      "--disable-logging", "--die-on-term", "--need-app"], self.sock("uwsgi"))
+        (self.root / "nginx").mkdir()
+        for name in ("fastcgi_params",):
+            system = Path("/etc/nginx") / name
+            (self.root / "nginx" / name).write_text(system.read_text() if system.exists() else "")
+        port = stack.free_port()
+        nginx = stack.Nginx(self.root / "nginx", self.nginx_block(port), port)
+        self.commands.append(f"nginx -p {self.root}/nginx -c nginx.conf -g 'daemon off;'"
+                             f" (server block in {self.root}/nginx/nginx.conf)")
+        nginx.start()
+        self.servers.append(nginx)
+        self.nginx = nginx
+
+    def background(self, name: str, argv: list[str], socket: str) -> None:
+        server = stack.Server(name, argv, self.root / f"{name}.log")
+        self.commands.append(" ".join(argv))
+        server.start()
+        self.servers.append(server)
+        stack.wait_until(lambda: stack.unix_listening(socket), timeout=20, what=name,
+                         process=server.process, log=server.log)
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+    # -- measuring -----------------------------------------------------------
+
+    def check_rows(self) -> None:
+        """Every row answers what it should before it is timed (and warms up)."""
+        for row in self.rows:
+            if row.skipped:
+                continue
+            for _ in range(3):
+                status, body = fetch(self.nginx.url(row.path))
+            if row.group == "floor":
+                if status != 502:
+                    row.skipped = f"expected 502 from an upstream that answers nothing, got {status}"
+            elif status != 200 or row.expect not in body:
+                row.skipped = f"check failed: HTTP {status} {body[:80]!r}"
+                log(f"{row.name}: {row.skipped}")
+
+    def measure(self) -> None:
+        options = self.options
+        self.direct = {"sh -c true, spawned directly": Figure(),
+                       "python -I -c pass, spawned directly": Figure()}
+        argv = {"sh -c true, spawned directly": ["/bin/sh", "-c", "true"],
+                "python -I -c pass, spawned directly": [self.python, "-I", "-c", "pass"]}
+        for repeat in range(options.repeats):
+            log(f"repeat {repeat + 1} of {options.repeats}")
+            for name, figure in self.direct.items():
+                figure.values.append(spawn_rate(argv[name], seconds=options.seconds, parallel=options.connections))
+            for row in self.rows:
+                if row.skipped:
+                    continue
+                result = run_wrk(self.nginx.url(row.path), seconds=options.seconds,
+                                 connections=options.connections)
+                bad = result.non_2xx if row.group != "floor" else 0
+                if bad or result.socket_errors:
+                    row.figure.notes.append(f"repeat {repeat + 1}: {bad} non-2xx, {result.socket_errors} socket errors")
+                row.figure.values.append(result.requests_per_s)
+                row.p50.append(result.latency_p50_ms)
+        self.measure_streams()
+
+    def measure_streams(self) -> None:
+        cases = [("scgi-wsgi download (wsgi.file_wrapper)", "/stream/wsgi/download", None),
+                 ("scgi-wsgi upload (wsgi.input)", "/stream/wsgi/upload", self.bulk),
+                 ("scgi-run download (exec; cat)", "/stream/scgi-run/download", None),
+                 ("scgi-run upload (exec; C discard)", "/stream/scgi-run/upload", self.bulk),
+                 ("scgi-run --fix-status download (shim splices)", "/stream/scgi-run-fix-status/download", None)]
+        for repeat in range(self.options.stream_repeats):
+            for name, path, upload in cases:
+                figure, peaks = self.streams.setdefault(name, (Figure(), {}))
+                elapsed, seen = streaming.transfer(self.nginx.url(path), self.bulk_size, upload, self.inetd.pid)
+                figure.values.append(self.bulk_size / elapsed / 1e6)
+                for program, kib in seen.items():
+                    peaks[program] = max(peaks.get(program, 0), kib)
+        from cgi_common import request
+
+        self.shim_kib = streaming.shim_peak_kib([self.python, "-I", str(BIN / "scgi-run"), str(self.cgi / "hello")],
+                                                request())
+
+    # -- report --------------------------------------------------------------
+
+    def by_name(self, name: str) -> Row | None:
+        return next((row for row in self.rows if row.name == name), None)
+
+    def report(self, started: float, load_before: str) -> str:
+        options = self.options
+        out = []
+        w = out.append
+        w(f"# bench/run {'--quick ' if options.quick else ''}results\n")
+        w(f"wrk: {' '.join(wrk_command('URL', seconds=options.seconds, connections=options.connections))}; "
+          f"{options.repeats} repeat(s), rows interleaved; figures are min / median / max, ratios are of medians.\n")
+        w("\n## One-shot and resident: requests/s through nginx\n")
+        w("| path | requests/s (min / median / max) | p50 ms | against | ratio |")
+        w("| --- | --- | --- | --- | --- |")
+        for name, figure in self.direct.items():
+            w(f"| floor: {name} (no nginx, {options.connections} at a time) | {figure.spread()} | | | |")
+        for row in self.rows:
+            if row.skipped:
+                w(f"| {row.name} | skipped: {row.skipped} | | | |")
+                continue
+            p50 = sorted(row.p50)[len(row.p50) // 2]
+            against = [self.by_name(name) for name in row.compare]
+            against = [other for other in against if other and not other.skipped]
+            first = f"{against[0].name} | {ratio(row.figure, against[0].figure)}" if against else " | "
+            w(f"| {row.name} | {row.figure.spread()} | {p50:.1f} | {first} |")
+            for other in against[1:]:
+                w(f"| | | | {other.name} | {ratio(row.figure, other.figure)} |")
+            if row.name == "scgi-wsgi hello":
+                direct = self.direct["python -I -c pass, spawned directly"]
+                w(f"| | | | floor: python -I -c pass, spawned directly | {ratio(row.figure, direct)} |")
+            for note in row.figure.notes:
+                w(f"| | {note} | | | |")
+        w("\n## Streaming through nginx (curl), MB/s and peak RSS of the handler\n")
+        w(f"{options.stream_mib} MiB each way, {options.stream_repeats} repeat(s); MB = 10^6 bytes; "
+          "peak RSS = largest VmHWM polled from /proc every 2 ms, per program the handler pid ran.\n")
+        w("| transfer | MB/s (min / median / max) | peak RSS MB |")
+        w("| --- | --- | --- |")
+        for name, (figure, peaks) in self.streams.items():
+            rss = ", ".join(f"{program} {kib * 1024 / 1e6:.1f}" for program, kib in sorted(peaks.items()))
+            w(f"| {name} | {figure.spread()} | {rss} |")
+        w(f"| scgi-run shim, one request spawned directly (wait4 ru_maxrss, covers the shim before execve) | "
+          f"| {self.shim_kib * 1024 / 1e6:.1f} |")
+        w("\n## Targets (ratios of medians, this run)\n")
+        w(self.targets())
+        w("\n## Machine, versions, commands\n")
+        w(machine(load_before, self.python, self.peers, options))
+        w("\n```\n" + "\n".join(self.commands) + "\n```")
+        w(f"\nNotes: the package's .pyc were compiled first (python -m compileall); PYTHONDONTWRITEBYTECODE="
+          f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r} in this environment. "
+          f"Total time {time.monotonic() - started:.0f} s.")
+        return "\n".join(out) + "\n"
+
+    def targets(self) -> str:
+        lines = []
+        for row in self.rows:
+            if not row.target or row.skipped:
+                continue
+            other = self.by_name(row.target[0])
+            if other is None or other.skipped:
+                lines.append(f"- {row.name} >= {row.target[1]}x {row.target[0]}: not measured ({other and other.skipped})")
+                continue
+            value = row.figure.median / other.figure.median
+            verdict = "met" if value >= row.target[1] else "MISSED"
+            lines.append(f"- {row.name} >= {row.target[1]}x {row.target[0]}: {value:.2f}x, {verdict}")
+        for name, (figure, peaks) in self.streams.items():
+            if "fix-status" in name:
+                continue
+            python_mb = peaks.get("python3", peaks.get("python3.11", 0)) * 1024 / 1e6
+            ours = max(python_mb, self.shim_kib * 1024 / 1e6 if "scgi-run" in name else 0)
+            ok = figure.median >= 500 and ours <= 40
+            lines.append(f"- {name} >= 500 MB/s with our process <= 40 MB: {figure.median:.0f} MB/s, "
+                         f"{ours:.1f} MB, {'met' if ok else 'MISSED'}")
+        return "\n".join(lines)
+
+
+def first_line(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return ((done.stdout or done.stderr).strip().splitlines() or ["?"])[0]
+
+
+def deb_version(package: str) -> str:
+    return first_line(["dpkg-query", "-W", "-f=${Version}", package])
+
+
+def machine(load_before: str, python: str, peers: dict[str, str], options: Options) -> str:
+    cpu = "?"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as info:
+        memory = next(line.split()[1] for line in info if line.startswith("MemTotal"))
+    return "\n".join([
+        f"- machine: {platform.system()} {platform.release()} {platform.machine()}, {cpu}, "
+        f"{os.cpu_count()} CPUs, {int(memory) // 1024} MiB",
+        f"- load average before: {load_before}; after: {loadavg()}",
+        f"- Python {peer_apps.python_version(python)}: {options.python} (a virtualenv of it with this checkout"
+        " linked in, so `-I` works; handlers and floors start the same interpreter)",
+        f"- nginx: {first_line(['nginx', '-v'])}; openbsd-inetd {deb_version('openbsd-inetd')}; "
+        f"fcgiwrap {deb_version('fcgiwrap')}; {first_line(['wrk', '-v'])}; {first_line(['curl', '--version'])}; "
+        f"{first_line(['cc', '--version'])}",
+        "- peers: " + (", ".join(f"{name} {version}" for name, version in peers.items()) or "none installed")
+        + f" (virtualenv {options.peers_venv}); {options.connections} workers each where they take a number "
+        "(fcgiwrap -c, uWSGI --processes, scgi max_children); flup threaded (its default)",
+    ])
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as info:
+        return " ".join(info.read().split()[:3])
+
+
+def missing_tools() -> list[str]:
+    return stack.missing_programs(["nginx", "inetd", "wrk", "fcgiwrap", "curl", "cc"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse(sys.argv[1:] if argv is None else argv)
+    missing = missing_tools()
+    if missing:
+        print("\n".join(missing), file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    load_before = loadavg()
+    root = Path(tempfile.mkdtemp(prefix="scgi-bench-"))
+    bench = Bench(options, root)
+    try:
+        bench.prepare()
+        bench.define_rows()
+        bench.start()
+        bench.check_rows()
+        bench.measure()
+        sys.stdout.write(bench.report(started, load_before))
+    finally:
+        bench.stop()
+        if options.keep:
+            log(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
