@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class WrkResult:
+    requests: int
     requests_per_s: float
     latency_p50_ms: float
     latency_p99_ms: float
@@ -40,11 +41,12 @@ def run_wrk(url: str, *, seconds: int, connections: int) -> WrkResult:
                           capture_output=True, text=True, timeout=seconds + 60, check=True)
     out = done.stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return WrkResult(rate, _ms(p50.group(1)) if p50 else float("nan"),
+    return WrkResult(requests, rate, _ms(p50.group(1)) if p50 else float("nan"),
                      _ms(p99.group(1)) if p99 else float("nan"),
                      int(non_2xx.group(1)) if non_2xx else 0,
                      sum(map(int, errors.groups())) if errors else 0)
@@ -77,6 +79,35 @@ def spawn_rate(argv: list[str], *, seconds: float, parallel: int) -> float:
     elapsed = time.monotonic() - started
     os.close(devnull)
     return sum(count) / elapsed
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of `pid` and its live descendants, reaped children included.
+
+    A child's time moves into its parent's cutime/cstime when reaped, so the
+    sum over the live tree of all four fields counts every process that
+    served a request since `pid` started. Load on the machine stretches wall
+    time, not this.
+    """
+    parents: dict[int, list[int]] = {}
+    times: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # After the command: state ppid ... utime(12) stime(13) cutime(14) cstime(15), 0-based from state.
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+        times[int(entry)] = sum(int(value) for value in fields[11:15])
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0)
+        todo.extend(parents.get(current, ()))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def fetch(url: str, timeout: float = 30.0) -> tuple[int, bytes]:

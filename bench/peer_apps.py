@@ -85,6 +85,31 @@ exec cat {path}
 """
 
 
+# `maxrss REPORT PROGRAM ARGS...`: run PROGRAM as a child and write its
+# ru_maxrss (KiB) to REPORT. Forked from this small process, the child's
+# figure is its own: a child vfork'ed by posix_spawn from the (large) Python
+# driver would inherit the driver's high-water mark at execve.
+MAXRSS_C = r"""
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    pid_t pid = fork();
+    if (pid == 0) { execv(argv[2], argv + 2); _exit(127); }
+    int status;
+    struct rusage usage;
+    if (pid < 0 || wait4(pid, &status, 0, &usage) < 0) return 1;
+    FILE *report = fopen(argv[1], "w");
+    if (!report) return 1;
+    fprintf(report, "%ld\n", usage.ru_maxrss);
+    fclose(report);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+"""
+
+
 def write_executable(path: Path, text: str) -> Path:
     path.write_text(text)
     path.chmod(0o755)
@@ -104,6 +129,7 @@ def cgi_programs(cgi_dir: Path, python: str, bulk_file: Path, bulk_size: int) ->
     shutil.copy2(REPO / "examples" / "cgi-bin" / "hello.sh", cgi_dir / "hello.sh")
     build_c(cgi_dir, "hello", HELLO_C)
     build_c(cgi_dir, "discard", DISCARD_C)
+    build_c(cgi_dir.parent, "maxrss", MAXRSS_C)
     write_executable(cgi_dir / "wsgiref.cgi", WSGIREF_CGI.format(python=python, app_dir=str(HELLO_APP.parent)))
     write_executable(cgi_dir / "download.sh", DOWNLOAD_SH.format(size=bulk_size, path=bulk_file))
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(BENCH))
 
 import stack  # noqa: E402
 from cgi_common import REPO  # noqa: E402
-from measure import Figure, fetch, ratio, run_wrk, spawn_rate, wrk_command  # noqa: E402
+from measure import Figure, fetch, ratio, run_wrk, spawn_rate, tree_cpu_seconds, wrk_command  # noqa: E402
 import peer_apps  # noqa: E402
 import streaming  # noqa: E402
 from wsgi_bulk import APP as BULK_APP  # noqa: E402
@@ -49,6 +49,12 @@ STREAM_DIRECTIVES = """\
         client_body_buffer_size 256k;
         scgi_read_timeout 600s;
         scgi_send_timeout 600s;"""
+
+
+# Bench-only prototypes of proposed library changes (bench/proto_*.py), measured in the same run.
+PROTO_EXIT = "prototype: scgi-wsgi hello, os._exit at the end"
+PROTO_PREFORK = "prototype: scgi-wsgi resident, pre-forked workers"
+PROTO_SPAWN = "prototype: scgi-run resident via posix_spawn"
 
 
 @dataclass
@@ -112,7 +118,19 @@ class Row:
     target: tuple[str, float] | None = None
     figure: Figure = field(default_factory=Figure)
     p50: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    nginx_cpu_ms: list[float] = field(default_factory=list)
     skipped: str = ""
+
+    @property
+    def server(self) -> str:
+        """Whose process tree serves this row (its CPU time is charged to the row)."""
+        for prefix, server in (("fcgiwrap", "fcgiwrap"), ("flup", "flup"), ("scgi package", "scgi"),
+                               ("uWSGI", "uwsgi"), (PROTO_PREFORK, "proto-prefork"),
+                               (PROTO_SPAWN, "proto-spawn")):
+            if self.name.startswith(prefix):
+                return server
+        return "inetd"
 
 
 def log(message: str) -> None:
@@ -146,6 +164,7 @@ class Bench:
         self.direct: dict[str, Figure] = {}
         self.streams: dict[str, tuple[Figure, dict[str, int]]] = {}
         self.shim_kib = 0
+        self.pids: dict[str, int] = {}
 
     def sock(self, name: str) -> str:
         return str(self.run_dir / f"{name}.sock")
@@ -187,6 +206,7 @@ class Bench:
             stack.Service(self.sock("wsgi-bulk"), self.ours("scgi-wsgi", "--script-name", "/stream/wsgi",
                                                                   f"{self.root}/bulk_app.py:application")),
             stack.Service(self.sock("wsgi-resident"), self.ours("scgi-wsgi", hello), wait=True),
+            stack.Service(self.sock("proto-exit"), [py, py, "-I", str(BENCH / "proto_exit_wsgi.py"), hello]),
             stack.Service(self.sock("run-resident"), self.ours("scgi-run", cgi), wait=True),
         ]
         if self.has_bootmenu:
@@ -213,6 +233,8 @@ class Bench:
         add(Row("scgi-wsgi hello", "one-shot", "/wsgi", b"Hello, world!",
                 ["floor: python -I -c pass, via nginx+inetd (502)", "fcgiwrap + wsgiref CGIHandler hello"],
                 ("floor: python -I -c pass, via nginx+inetd (502)", 0.85)))
+        add(Row(PROTO_EXIT, "one-shot", "/proto/wsgi-exit", b"Hello, world!",
+                ["floor: python -I -c pass, via nginx+inetd (502)", "scgi-wsgi hello"]))
         add(Row("fcgiwrap + wsgiref CGIHandler hello", "one-shot", "/fcgiwrap/wsgiref.cgi", b"Hello, world!"))
         add(Row("scgi-run + hello.sh", "one-shot", "/scgi-run/hello.sh", b"Hello from sh",
                 ["fcgiwrap + hello.sh"]))
@@ -231,6 +253,12 @@ class Bench:
         add(Row("scgi-wsgi resident hello", "resident", "/wsgi-resident", b"Hello, world!",
                 ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", "scgi-wsgi hello"],
                 ("flup SCGI server", 1.5)))
+        add(Row(f"{PROTO_SPAWN} + hello.sh", "resident", "/proto/spawn/hello.sh", b"Hello from sh",
+                ["fcgiwrap + hello.sh", "scgi-run resident + hello.sh"]))
+        add(Row(f"{PROTO_SPAWN} + hello (C)", "resident", "/proto/spawn/hello", b"hello",
+                ["fcgiwrap + hello (C)", "scgi-run resident + hello (C)"]))
+        add(Row(PROTO_PREFORK, "resident", "/proto/prefork", b"Hello, world!",
+                ["flup SCGI server", "uWSGI --scgi-socket", "scgi-wsgi resident hello"]))
         for name, package, path in (("flup SCGI server", "flup", "/flup"),
                                     ("scgi package server", "scgi", "/scgi-package"),
                                     ("uWSGI --scgi-socket", "uwsgi", "/uwsgi")):
@@ -257,6 +285,10 @@ class Bench:
                      "        scgi_param SCRIPT_NAME $fastcgi_script_name;\n"
                      "        scgi_param PATH_INFO $fastcgi_path_info;\n"
                      f"        scgi_pass unix:{self.sock('boot')};\n    }}\n")
+        parts.append(location("/proto/wsgi-exit", self.sock("proto-exit")))
+        parts.append(location("/proto/prefork", self.sock("proto-prefork")))
+        for program in ("hello.sh", "hello"):
+            parts.append(location(f"/proto/spawn/{program}", self.sock("proto-spawn"), script=f"{cgi}/{program}"))
         parts.append(location("/flup", self.sock("flup")))
         parts.append(location("/scgi-package", self.sock("scgi-package")))
         parts.append(location("/uwsgi", self.sock("uwsgi")))
@@ -275,6 +307,7 @@ class Bench:
         self.commands.append("inetd -i -E inetd.conf, inetd.conf:\n" + (self.root / "inetd.conf").read_text())
         inetd.start()
         self.servers.append(inetd)
+        self.pids["inetd"] = inetd.pid
         self.inetd = inetd
         workers = str(self.options.connections)
         if shutil.which("fcgiwrap", path=stack.SEARCH_PATH):
@@ -284,6 +317,11 @@ class Bench:
             for row in self.rows:
                 if row.name.startswith("fcgiwrap"):
                     row.skipped = "fcgiwrap not installed (apt-get install fcgiwrap)"
+        self.background("proto-prefork", [self.python, "-I", str(BENCH / "proto_prefork_wsgi.py"),
+                                          self.sock("proto-prefork"), f"{peer_apps.HELLO_APP}:application",
+                                          workers], self.sock("proto-prefork"))
+        self.background("proto-spawn", [self.python, "-I", str(BENCH / "proto_spawn_cgi.py"),
+                                        self.sock("proto-spawn"), f"{self.cgi}/"], self.sock("proto-spawn"))
         venv_python = str(peer_apps.peers_venv_python(self.options.peers_venv))
         app_dir = str(peer_apps.HELLO_APP.parent)
         if "flup" in self.peers:
@@ -312,11 +350,17 @@ class Bench:
         self.nginx = nginx
 
     def background(self, name: str, argv: list[str], socket: str) -> None:
+        """Start a server and wait for its socket.
+
+        A socket that bind_listener made is bound under a temporary name and
+        renamed, and /proc/net/unix keeps the first name: wait for the path.
+        """
         server = stack.Server(name, argv, self.root / f"{name}.log")
         self.commands.append(" ".join(argv))
         server.start()
         self.servers.append(server)
-        stack.wait_until(lambda: stack.unix_listening(socket), timeout=20, what=name,
+        self.pids[name] = server.pid
+        stack.wait_until(lambda: stack.unix_listening(socket) or os.path.exists(socket), timeout=20, what=name,
                          process=server.process, log=server.log)
 
     def stop(self) -> None:
@@ -352,8 +396,13 @@ class Bench:
             for row in self.rows:
                 if row.skipped:
                     continue
+                before = tree_cpu_seconds(self.pids[row.server]), tree_cpu_seconds(self.nginx.pid)
                 result = run_wrk(self.nginx.url(row.path), seconds=options.seconds,
                                  connections=options.connections)
+                time.sleep(0.2)  # let the last handlers be reaped, so their time is counted
+                after = tree_cpu_seconds(self.pids[row.server]), tree_cpu_seconds(self.nginx.pid)
+                row.cpu_ms.append((after[0] - before[0]) * 1000 / max(result.requests, 1))
+                row.nginx_cpu_ms.append((after[1] - before[1]) * 1000 / max(result.requests, 1))
                 bad = result.non_2xx if row.group != "floor" else 0
                 if bad or result.socket_errors:
                     row.figure.notes.append(f"repeat {repeat + 1}: {bad} non-2xx, {result.socket_errors} socket errors")
@@ -376,7 +425,7 @@ class Bench:
                     peaks[program] = max(peaks.get(program, 0), kib)
         from cgi_common import request
 
-        self.shim_kib = streaming.shim_peak_kib([self.python, "-I", str(BIN / "scgi-run"), str(self.cgi / "hello")],
+        self.shim_kib = streaming.shim_peak_kib(self.root / "maxrss", [self.python, "-I", str(BIN / "scgi-run"), str(self.cgi / "hello")],
                                                 request())
 
     # -- report --------------------------------------------------------------
@@ -392,26 +441,30 @@ class Bench:
         w(f"wrk: {' '.join(wrk_command('URL', seconds=options.seconds, connections=options.connections))}; "
           f"{options.repeats} repeat(s), rows interleaved; figures are min / median / max, ratios are of medians.\n")
         w("\n## One-shot and resident: requests/s through nginx\n")
-        w("| path | requests/s (min / median / max) | p50 ms | against | ratio |")
-        w("| --- | --- | --- | --- | --- |")
+        w("CPU ms/req: CPU time (user + system) of the serving process tree (inetd and its handlers, or the"
+          " peer server) per request, and of nginx; machine load stretches wall time, not these. fcgiwrap:"
+          " n/a, its CGI children are reaped without their CPU time reaching it.\n")
+        w("| path | requests/s (min / median / max) | p50 ms | CPU ms/req server, nginx | against | ratio |")
+        w("| --- | --- | --- | --- | --- | --- |")
         for name, figure in self.direct.items():
-            w(f"| floor: {name} (no nginx, {options.connections} at a time) | {figure.spread()} | | | |")
+            w(f"| floor: {name} (no nginx, {options.connections} at a time) | {figure.spread()} | | | | |")
         for row in self.rows:
             if row.skipped:
-                w(f"| {row.name} | skipped: {row.skipped} | | | |")
+                w(f"| {row.name} | skipped: {row.skipped} | | | | |")
                 continue
-            p50 = sorted(row.p50)[len(row.p50) // 2]
+            server_cpu = "n/a" if row.server == "fcgiwrap" else f"{middle(row.cpu_ms):.2f}"
+            cpu = f"{server_cpu}, {middle(row.nginx_cpu_ms):.2f}"
             against = [self.by_name(name) for name in row.compare]
             against = [other for other in against if other and not other.skipped]
             first = f"{against[0].name} | {ratio(row.figure, against[0].figure)}" if against else " | "
-            w(f"| {row.name} | {row.figure.spread()} | {p50:.1f} | {first} |")
+            w(f"| {row.name} | {row.figure.spread()} | {middle(row.p50):.1f} | {cpu} | {first} |")
             for other in against[1:]:
-                w(f"| | | | {other.name} | {ratio(row.figure, other.figure)} |")
+                w(f"| | | | | {other.name} | {ratio(row.figure, other.figure)} |")
             if row.name == "scgi-wsgi hello":
                 direct = self.direct["python -I -c pass, spawned directly"]
-                w(f"| | | | floor: python -I -c pass, spawned directly | {ratio(row.figure, direct)} |")
+                w(f"| | | | | floor: python -I -c pass, spawned directly | {ratio(row.figure, direct)} |")
             for note in row.figure.notes:
-                w(f"| | {note} | | | |")
+                w(f"| | {note} | | | | |")
         w("\n## Streaming through nginx (curl), MB/s and peak RSS of the handler\n")
         w(f"{options.stream_mib} MiB each way, {options.stream_repeats} repeat(s); MB = 10^6 bytes; "
           "peak RSS = largest VmHWM polled from /proc every 2 ms, per program the handler pid ran.\n")
@@ -420,7 +473,7 @@ class Bench:
         for name, (figure, peaks) in self.streams.items():
             rss = ", ".join(f"{program} {kib * 1024 / 1e6:.1f}" for program, kib in sorted(peaks.items()))
             w(f"| {name} | {figure.spread()} | {rss} |")
-        w(f"| scgi-run shim, one request spawned directly (wait4 ru_maxrss, covers the shim before execve) | "
+        w(f"| scgi-run shim + hello (C), one request run directly (ru_maxrss from wait4, covers the shim before execve) | "
           f"| {self.shim_kib * 1024 / 1e6:.1f} |")
         w("\n## Targets (ratios of medians, this run)\n")
         w(self.targets())
@@ -453,6 +506,10 @@ class Bench:
             lines.append(f"- {name} >= 500 MB/s with our process <= 40 MB: {figure.median:.0f} MB/s, "
                          f"{ours:.1f} MB, {'met' if ok else 'MISSED'}")
         return "\n".join(lines)
+
+
+def middle(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2] if values else float("nan")
 
 
 def first_line(argv: list[str]) -> str:
@@ -508,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     load_before = loadavg()
-    root = Path(tempfile.mkdtemp(prefix="scgi-bench-"))
+    root = Path(tempfile.mkdtemp(prefix="scgi_inetd-peers-"))
     bench = Bench(options, root)
     try:
         bench.prepare()

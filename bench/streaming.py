@@ -85,14 +85,17 @@ def transfer(url: str, size: int, upload: Path | None, inetd_pid: int) -> tuple[
     return elapsed, peak.peaks
 
 
-def shim_peak_kib(argv: list[str], request: bytes) -> int:
-    """ru_maxrss of one handler spawned as inetd does, which Linux keeps across execve.
+def shim_peak_kib(maxrss: Path, argv: list[str], request: bytes) -> int:
+    """ru_maxrss of one handler run as inetd does, which Linux keeps across execve.
 
     For scgi-run this covers the Python shim before it execs the program,
-    which polling /proc may catch only part of the way up.
+    which polling /proc may catch only part of the way up. `maxrss` is the
+    small C helper of peer_apps (MAXRSS_C).
     """
     import socket
 
+    report = maxrss.with_suffix(".out")
+    argv = [str(maxrss), str(report), *argv]
     ours, theirs = socket.socketpair()
     pid = os.posix_spawn(argv[0], argv, {"PATH": "/usr/bin:/bin"},
                          file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), fd) for fd in (0, 1, 2)])
@@ -101,8 +104,8 @@ def shim_peak_kib(argv: list[str], request: bytes) -> int:
     while ours.recv(65536):
         pass
     ours.close()
-    _, _, usage = os.wait4(pid, 0)
-    return usage.ru_maxrss
+    os.waitpid(pid, 0)
+    return int(report.read_text())
 
 
 def bulk_file(path: Path, mib: int) -> Path:
