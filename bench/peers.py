@@ -165,6 +165,7 @@ class Bench:
         self.streams: dict[str, tuple[Figure, dict[str, int]]] = {}
         self.shim_kib = 0
         self.pids: dict[str, int] = {}
+        self.failed: list[str] = []
 
     def sock(self, name: str) -> str:
         return str(self.run_dir / f"{name}.sock")
@@ -382,6 +383,7 @@ class Bench:
             elif status != 200 or row.expect not in body:
                 row.skipped = f"check failed: HTTP {status} {body[:80]!r}"
                 log(f"{row.name}: {row.skipped}")
+                self.failed.append(row.name)
 
     def measure(self) -> None:
         options = self.options
@@ -496,7 +498,10 @@ class Bench:
                 continue
             value = row.figure.median / other.figure.median
             verdict = "met" if value >= row.target[1] else "MISSED"
-            lines.append(f"- {row.name} >= {row.target[1]}x {row.target[0]}: {value:.2f}x, {verdict}")
+            by_cpu = ""
+            if other.server != "fcgiwrap" and row.cpu_ms and other.cpu_ms:
+                by_cpu = f" (by CPU per request: {middle(other.cpu_ms) / middle(row.cpu_ms):.2f}x)"
+            lines.append(f"- {row.name} >= {row.target[1]}x {row.target[0]}: {value:.2f}x{by_cpu}, {verdict}")
         for name, (figure, peaks) in self.streams.items():
             if "fix-status" in name:
                 continue
@@ -574,6 +579,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.check_rows()
         bench.measure()
         sys.stdout.write(bench.report(started, load_before))
+        if bench.failed:
+            log("these paths did not answer as they should: " + ", ".join(bench.failed))
+            return 1
     finally:
         bench.stop()
         if options.keep:
