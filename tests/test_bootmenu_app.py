@@ -253,18 +253,26 @@ def test_missing_state_database_gives_503(tmp_path):
     make_testapp(path).get("/boot.ipxe")  # the chain-back script needs no state
 
 
-def test_locked_state_database_gives_503(tmp_path):
+def test_locked_state_database(tmp_path):
+    """Under a held write lock: a machine with a one-shot mark gets 503 (never
+    a menu without its mark); one without a mark gets its menu (reads do not
+    wait in WAL mode) and the lost inventory update is logged."""
     import sqlite3
 
     path = write_config(tmp_path, timeout=0.05)
+    State(str(tmp_path / "state.sqlite")).set_mark(MAC, "install", False)
     holder = sqlite3.connect(tmp_path / "state.sqlite", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
         response = make_testapp(path).get(f"/boot.ipxe?mac={MAC}", status=503, expect_errors=True)
         assert "locked" in response.errors and response.errors.count("\n") == 1
+        response = make_testapp(path).get("/boot.ipxe?mac=52:54:00:00:00:07", expect_errors=True)
+        assert "choose --default local" in response.text
+        assert response.errors.startswith("scgi-bootmenu: inventory not updated: ") and "locked" in response.errors
     finally:
         holder.execute("ROLLBACK")
-    make_testapp(path).get(f"/boot.ipxe?mac={MAC}")
+    assert "\ngoto install\n" in make_testapp(path).get(f"/boot.ipxe?mac={MAC}").text
+    assert [host["mac"] for host in State(str(tmp_path / "state.sqlite")).hosts()] == [MAC]
 
 
 def test_other_methods_and_paths(app):

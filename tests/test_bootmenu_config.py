@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from scgi_inetd.bootmenu import config as configuration
+from scgi_inetd.bootmenu import loader
 from scgi_inetd.bootmenu.cli import main
 from tests.bootmenu_helpers import write_config
 from tests.support import EXAMPLES
@@ -108,8 +109,8 @@ def test_base_config_is_valid_and_check_writes_the_cache(tmp_path):
     assert (status, err) == (0, "")
     assert "ok: 5 entries, 1 rules, 1 files" in out
     cache = str(path) + ".cache"
-    assert configuration._read_cache(cache, path.read_bytes()) == configuration.parse(path.read_bytes())
-    assert configuration._read_cache(cache, path.read_bytes() + b"\n") is None
+    assert loader._read_cache(cache, path.read_bytes()) == configuration.parse(path.read_bytes())
+    assert loader._read_cache(cache, path.read_bytes() + b"\n") is None
 
 
 def test_example_config_is_valid(tmp_path):
@@ -122,13 +123,13 @@ def test_example_config_is_valid(tmp_path):
 def test_stale_cache_is_never_used(tmp_path):
     path = write_config(tmp_path, init=False)
     cache = str(tmp_path / "c")
-    first = configuration.load(str(path), cache)
+    first = loader.load(str(path), cache)
     path.write_text(path.read_text().replace('title = "Menu', 'title = "Other'))
-    second = configuration.load(str(path), cache)
+    second = loader.load(str(path), cache)
     assert first["menu"]["title"] != second["menu"]["title"]
     path.write_text(path.read_text() + "\n[bad]\n")
-    with pytest.raises(configuration.ConfigError, match="bad: unknown key"):
-        configuration.load(str(path), cache)
+    with pytest.raises(loader.ConfigError, match="bad: unknown key"):
+        loader.load(str(path), cache)
 
 
 def test_missing_file(tmp_path):

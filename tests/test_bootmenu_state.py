@@ -26,7 +26,9 @@ for mac in macs * 2:
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/boot.ipxe", "QUERY_STRING": "mac=" + mac,
                "wsgi.errors": sys.stderr}
     status = []
-    body = b"".join(app(environ, lambda s, h: status.append(s)))
+    response = app(environ, lambda s, h: status.append(s))
+    body = b"".join(response)
+    response.close()
     assert status == ["200 OK"], (status, body)
     lines = body.decode().splitlines()
     if lines[2].startswith("goto "):
@@ -91,8 +93,8 @@ def test_cli_next_render_hosts_done(tmp_path):
 
 def test_cli_hosts_lists_machines_seen(tmp_path):
     path = write_config(tmp_path)
-    State(str(tmp_path / "state.sqlite")).serve(
-        {"mac": MAC, "uuid": "12345678-1234-5678-9abc-def012345678", "ip": "10.0.2.15"}, "local", {}, "ipxe")
+    State(str(tmp_path / "state.sqlite")).record(
+        {"mac": MAC, "uuid": "12345678-1234-5678-9abc-def012345678", "ip": "10.0.2.15"}, "local", "ipxe")
     status, out, _ = run(path, "hosts")
     header, row = out.splitlines()
     assert header.split() == ["mac", "uuid", "ip", "hostname", "entry", "seen", "via", "mark"]

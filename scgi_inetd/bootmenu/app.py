@@ -14,11 +14,13 @@ only for requests that touch the state (an identified machine, /done).
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds of import per request
+    from typing import Callable, Iterable
 
 from . import identity as ident
 from . import menu as menus
-from .config import ConfigError, load
+from .loader import ConfigError, load
 from .query import parse_cookies, parse_query
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
@@ -46,7 +48,8 @@ class BootMenuApp:
         headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"),
                    ("Content-Length", str(len(data)))] + extra
         start_response(f"{status} {_REASONS[status]}", headers)
-        return [data]
+        after = environ.pop("scgi_bootmenu.after", None)
+        return _Body(data, after, environ) if after else [data]
 
     def handle(self, environ: dict) -> tuple[int, str, list]:
         """(status, body, extra headers) for one request."""
@@ -81,7 +84,7 @@ class BootMenuApp:
         if not any(key in params for key in ident.KEYS):
             return 200, ipxe.chain_back(), []
         machine = ident.from_query(params, environ.get("REMOTE_ADDR", ""))
-        return 200, ipxe.render(self.menu(config, machine, "ipxe")), []
+        return 200, ipxe.render(self.menu(config, environ, machine, "ipxe")), []
 
     def pxelinux(self, config: dict, environ: dict, name: str) -> tuple[int, str, list]:
         from . import pxelinux
@@ -96,15 +99,19 @@ class BootMenuApp:
             # name and finally to `default`, unless a mark is waiting.
             if "mac" not in machine or self.state(config).peek(machine["mac"]) is None:
                 return 404, "no rule for this machine\n", []
-        return 200, pxelinux.render(self.menu(config, machine, "pxelinux")), []
+        return 200, pxelinux.render(self.menu(config, environ, machine, "pxelinux")), []
 
-    def menu(self, config: dict, machine: ident.Identity, via: str) -> menus.Menu:
-        """The machine's menu; for a known MAC, its mark applied and recorded."""
+    def menu(self, config: dict, environ: dict, machine: ident.Identity, via: str) -> menus.Menu:
+        """The machine's menu; for a known MAC, its mark applied, and its
+        inventory row queued to be written once the menu is sent."""
         menu = menus.resolve(config, machine)
         if "mac" in machine:
-            forced = self.state(config).serve(machine, menu["default"], config["entries"], via)
+            state = self.state(config)
+            forced = state.take_mark(machine["mac"], config["entries"])
             if forced is not None:
                 menu = menus.resolve(config, machine, forced)
+            entry = forced or menu["default"]
+            environ["scgi_bootmenu.after"] = lambda: state.record(machine, entry, via)
         return menu
 
     def file(self, config: dict, environ: dict, name: str) -> tuple[int, str, list]:
@@ -125,6 +132,28 @@ class BootMenuApp:
         from .state import State
 
         return State(config["state"], config["state_timeout"])
+
+
+class _Body:
+    """The response body; `close()` (called by the server once the body is
+    sent, PEP 3333) runs the deferred inventory write. A failure there cannot
+    change the answer any more: it is logged."""
+
+    def __init__(self, data: bytes, after: Callable[[], None], environ: dict) -> None:
+        self._data = [data]
+        self._after = after
+        self._errors = environ["wsgi.errors"]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def close(self) -> None:
+        from .state import StateError
+
+        try:
+            self._after()
+        except StateError as exc:
+            self._errors.write(f"scgi-bootmenu: inventory not updated: {exc}\n")
 
 
 def make_app(config_path: str, cache: str | None = None) -> BootMenuApp:

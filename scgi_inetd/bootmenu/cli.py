@@ -16,7 +16,9 @@ Serving imports nothing here but the app and the WSGI front-end; no argparse
 from __future__ import annotations
 
 import sys
-from typing import Sequence, TextIO
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds of import per request
+    from typing import Sequence, TextIO
 
 USAGE = __doc__.split("\n\n")[1]
 
@@ -62,7 +64,7 @@ def _serve(config_path: str, cache: str, options) -> int:
 
 
 def _load(config_path: str, cache: str | None, err: TextIO):
-    from .config import ConfigError, load
+    from .loader import ConfigError, load
 
     try:
         return load(config_path, cache or None)
@@ -75,7 +77,8 @@ def _load(config_path: str, cache: str | None, err: TextIO):
 def _check(config_path: str, cache: str, args: list[str], out: TextIO, err: TextIO) -> int:
     """Validate the file (bypassing the cache) and refresh the cache."""
     from ..options import UsageError
-    from .config import ConfigError, _write_cache, parse
+    from .config import parse
+    from .loader import ConfigError, _write_cache
 
     if args:
         raise UsageError("check takes no arguments")

@@ -2,24 +2,22 @@
 
 Validation collects every error with its key path (`entries[2].kernel: ...`)
 instead of stopping at the first, so `check` can list them all. The result is
-made of dicts, lists, tuples, str, int and float only, so that it can be
-cached with `marshal` (a built-in module): parsing TOML costs about 14 ms of
-`tomllib` import alone, three times a menu request's whole budget, while
-reading the cache costs well under a millisecond. The cache holds the exact
-bytes of the file it was made from and is used only when they still match.
+made of dicts, lists, tuples, str, int and float only, so that `loader` can
+cache it with `marshal`. This module is imported only when the cache is stale
+and by the command line: requests normally never load it, nor `tomllib`.
 
 See docs/bootmenu.md for the format.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds of import per request
+    from typing import Any
 
 from . import identity, template
-
-CACHE_VERSION = 1
-"""Bump when the shape of the validated data changes: older caches are ignored."""
+from .loader import ConfigError
+from .rules import MACHINE_KEYS
 
 BUILTIN_VARIABLES = ("mac", "mac_hyphen", "uuid", "ip", "hostname", "buildarch", "platform")
 """Variables filled from the request; all but `hostname` are reserved.
@@ -44,19 +42,9 @@ KINDS = {
 """Entry kind -> (required fields, optional fields), besides name, label, kind."""
 
 MATCH_KEYS = ("mac", "uuid", "serial", "hostname", "ip", "buildarch", "platform")
-MACHINE_KEYS = ("mac", "uuid", "serial", "hostname")
-"""Keys that name one machine; rules using them are indexed by value."""
 
 MAX_TIMEOUT = 3600
 MAX_NAME = 32
-
-
-class ConfigError(Exception):
-    """An invalid configuration; `errors` lists `key.path: message` lines."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 def is_entry_name(text: str) -> bool:
@@ -378,57 +366,3 @@ def parse(raw: bytes) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"TOML: {exc}"]) from None
     return validate(document)
-
-
-def load(path: str, cache: str | None = None) -> dict:
-    """The validated config in `path`, through the `cache` file when fresh.
-
-    A stale or missing cache is rewritten (atomically) when the directory
-    allows; a cache not owned by this user or root, or writable by others,
-    is ignored.
-    """
-    try:
-        with open(path, "rb") as file:
-            raw = file.read()
-    except OSError as exc:
-        raise ConfigError([f"cannot read {path}: {exc.strerror}"]) from None
-    if cache:
-        config = _read_cache(cache, raw)
-        if config is not None:
-            return config
-    config = parse(raw)
-    if cache:
-        _write_cache(cache, raw, config)
-    return config
-
-
-def _read_cache(cache: str, raw: bytes) -> dict | None:
-    import marshal
-
-    try:
-        with open(cache, "rb") as file:
-            info = os.fstat(file.fileno())
-            if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
-                return None
-            version, cached_raw, config = marshal.load(file)
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
-    if version != CACHE_VERSION or cached_raw != raw:
-        return None
-    return config
-
-
-def _write_cache(cache: str, raw: bytes, config: dict) -> None:
-    import marshal
-
-    temporary = f"{cache}.{os.getpid()}.tmp"
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        with open(fd, "wb") as file:
-            marshal.dump((CACHE_VERSION, raw, config), file)
-        os.replace(temporary, cache)
-    except OSError:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass

@@ -8,12 +8,15 @@ So `hostname` in [variables] is the fallback for machines that send none.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds of import per request
+    from typing import Any
 
 from . import rules, template
 from .identity import Identity
 
-Menu = dict[str, Any]
+Menu = dict
+"""A resolved menu: title, default, timeout, forced, entries, rules, mac, pxelinux_ui."""
 
 
 def variables_for(config: dict, identity: Identity, rule_variables: dict[str, str]) -> dict[str, str]:

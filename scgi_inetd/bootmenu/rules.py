@@ -15,10 +15,14 @@ one request against 1,000 such rules costs a few dictionary look-ups.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds of import per request
+    from typing import Any
 
-from .config import MACHINE_KEYS
 from .identity import Identity, parse_ipv4
+
+MACHINE_KEYS = ("mac", "uuid", "serial", "hostname")
+"""Keys that name one machine; rules using them are indexed by value."""
 
 
 def _matches(rule: dict, identity: Identity, address: int | None) -> tuple[int, int, int] | None:
