@@ -78,6 +78,10 @@ CASES = [
     ("bad timeout", lambda t: replace(t, "timeout = 7", "timeout = -1"), "menu.timeout: must be a number"),
     ("boolean timeout", lambda t: replace(t, "timeout = 7", "timeout = true"), "menu.timeout: must be a number"),
     ("wrong type", lambda t: replace(t, 'initrd = ["', 'initrd = [1, "'), "entries[1].initrd[0]: must be a string"),
+    ("option-like label", lambda t: replace(t, 'kind = "local"', 'kind = "local"\nlabel = "--gap"'),
+     "entries[0].label: must not start with '-'"),
+    ("chained command", lambda t: replace(t, '{{base}}/memtest86+.bin', '{{base}}/m.bin || shell'),
+     "entries[2].kernel: '||' or '&&' would start another iPXE command"),
     ("TOML syntax", lambda t: t + "\n[menu\n", "TOML: "),
     ("duplicate TOML table", lambda t: t + "\n[menu]\n", "TOML: "),
 ]

@@ -15,7 +15,8 @@ NAMES = st.text(string.ascii_lowercase + string.digits + "-_", min_size=1, max_s
     lambda name: name[0].isalnum())
 TEXT = st.builds(
     lambda text, setting: text + setting,
-    st.text(string.ascii_letters + string.digits + " ./:=?&$-_|#'\"()+,", min_size=1, max_size=30).filter(str.strip),
+    st.text(string.ascii_letters + string.digits + " ./:=?&$-_|#'\"()+,", min_size=1, max_size=30).filter(
+        lambda text: text.strip() and not text.lstrip().startswith("-") and not {"||", "&&"} & set(text.split())),
     st.sampled_from(["", " ${net0/ip}", "{{base}}", " {{mac}}"]))
 MACS = st.sampled_from(["52:54:00:00:00:01", "52:54:00:00:00:02", "aa:bb:cc:dd:ee:ff"])
 CIDRS = st.sampled_from(["10.0.0.0/8", "10.0.2.0/24", "10.0.2.15/32", "0.0.0.0/0", "192.168.0.0/16"])

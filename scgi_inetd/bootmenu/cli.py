@@ -98,6 +98,11 @@ def _check(config_path: str, cache: str, args: list[str], out: TextIO, err: Text
         _write_cache(cache, raw, config)
     out.write(f"{config_path}: ok: {len(config['entries'])} entries, {len(config['rules'])} rules, "
               f"{len(config['files'])} files\n")
+    import os
+
+    if not os.path.exists(config["state"]):
+        out.write(f"note: the state database {config['state']} does not exist yet (the app answers 503 until "
+                  f"`scgi-bootmenu {config_path} init`)\n")
     return 0
 
 

@@ -163,11 +163,20 @@ def validate(document: dict) -> dict:
     config["variables"] = variables
     known_variables = set(variables) | set(BUILTIN_VARIABLES)
 
-    def templated(text: str | None, path: str) -> None:
-        if text is not None:
-            for name in template.names(text):
-                if name not in known_variables:
-                    check.error(path, f"unknown variable {{{{{name}}}}}")
+    def templated(text: str | None, path: str, *, command: bool = True) -> None:
+        if text is None:
+            return
+        for name in template.names(text):
+            if name not in known_variables:
+                check.error(path, f"unknown variable {{{{{name}}}}}")
+        if command:
+            # Values that land on an iPXE command line must not read as an
+            # option (leading '-') or chain another command ('||', '&&').
+            words = text.split()
+            if text.lstrip().startswith("-") and not path.endswith(".args"):
+                check.error(path, f"must not start with '-' (iPXE would read an option): {text!r}")
+            if "||" in words or "&&" in words:
+                check.error(path, f"'||' or '&&' would start another iPXE command: {text!r}")
 
     entries: dict[str, dict] = {}
     raw_entries = top.get("entries", [])
@@ -204,7 +213,7 @@ def validate(document: dict) -> dict:
             if field in entry:
                 out[field] = check.strings(entry[field], f"{path}.{field}", single=field == "initrd")
                 for j, text in enumerate(out[field] or ()):
-                    templated(text, f"{path}.{field}[{j}]")
+                    templated(text, f"{path}.{field}[{j}]", command=field != "lines")
         entries[name] = out
     config["entries"] = entries
 
@@ -285,7 +294,7 @@ def validate(document: dict) -> dict:
             if not is_file_name(name):
                 check.error(f"files.{name}", "a file name is letters, digits, '.', '-' and '_'")
             text = check.string(text, f"files.{name}", empty=True)
-            templated(text, f"files.{name}")
+            templated(text, f"files.{name}", command=False)
             if text is not None:
                 files[name] = text
     config["files"] = files
