@@ -16,11 +16,17 @@ from __future__ import annotations
 
 import os
 import select
-import signal
-import socket
 import stat
 import time
-from typing import Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from typing import Callable
+
+# Every one-shot request imports this module to call listener_from_environment,
+# so `socket` and `signal` (5 and 3 ms: both pull in enum) and `typing` are
+# imported inside the functions of the resident loop, which pay them once.
 
 from .logsink import log_line
 
@@ -59,6 +65,8 @@ def listener_from_environment(stdin: int = 0) -> int | None:
 
 def bind_listener(address: str) -> int:
     """Listen on `unix:PATH` (a stale socket file is replaced) or `HOST:PORT`; return the fd."""
+    import socket
+
     if address.startswith("unix:"):
         path = address[5:]
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -83,6 +91,9 @@ def bind_listener(address: str) -> int:
 def serve(listen_fd: int, handle: Callable[[], None], *, max_children: int = 16,
           idle_timeout: float | None = None, grace: float = 30.0) -> int:
     """Serve connections on `listen_fd` until SIGTERM/SIGINT or `idle_timeout`; return 0."""
+    import signal
+    import socket
+
     listener = socket.socket(fileno=listen_fd)
     listener.setblocking(False)
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -129,6 +140,8 @@ def serve(listen_fd: int, handle: Callable[[], None], *, max_children: int = 16,
 def _spawn(connection: socket.socket, handle: Callable[[], None], listener: socket.socket,
            wake: tuple[int, int], handlers: dict) -> int:
     """Fork a child that serves `connection` on fds 0 and 1 with the one-shot path."""
+    import signal
+
     pid = os.fork()
     if pid:
         connection.close()
@@ -176,6 +189,8 @@ def _drain(fd: int) -> None:
 
 def _finish(children: set[int], grace: float) -> None:
     """Let running children end within `grace` seconds, then end the rest."""
+    import signal
+
     deadline = time.monotonic() + grace
     while children and time.monotonic() < deadline:
         _reap(children)

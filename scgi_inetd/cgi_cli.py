@@ -1,0 +1,158 @@
+"""Command line of ``scgi-run``: parse the arguments, then serve one connection or many.
+
+``scgi-run [OPTIONS] DIR/`` runs the script SCRIPT_FILENAME names inside DIR;
+``scgi-run [OPTIONS] SCRIPT [ARGS...]`` always runs SCRIPT with ARGS. Options
+come before the positional arguments. Without a listening socket (fd 0, or
+LISTEN_FDS, or --listen) it serves the one connection on fds 0 and 1, as
+inetd's ``nowait`` expects; with one it accepts and forks per connection.
+"""
+
+import os
+import sys
+
+from .cgi_env import operator_environ
+from .cgi_exec import CgiConfig, serve_connection
+from .logsink import open_log
+from .options import SERVE_OPTIONS_HELP, ServeOptions, UsageError, parse_serve_options, take_options
+
+USAGE = f"""\
+usage: scgi-run [OPTIONS] DIR/              run the script SCRIPT_FILENAME names, inside DIR
+       scgi-run [OPTIONS] SCRIPT [ARGS...]  run SCRIPT with ARGS, whatever the request names
+options:
+  --env NAME=VALUE       add a variable to the script's environment (repeatable)
+  --pass-env NAME        pass a variable of scgi-run's own environment (repeatable)
+  --fix-status           supervise the script: add a missing Status line, drain the body
+  --timeout SECONDS      end the script and its process group after SECONDS
+{SERVE_OPTIONS_HELP}
+"""
+
+
+class CgiOptions:
+    """The options of scgi-run itself (the shared ones are in ServeOptions)."""
+
+    __slots__ = ("env", "pass_env", "fix_status", "timeout")
+
+    def __init__(self) -> None:
+        self.env: list[tuple[str, str]] = []
+        self.pass_env: list[str] = []
+        self.fix_status = False
+        self.timeout: float | None = None
+
+
+def _assignment(name: str, text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not key or not equals:
+        raise UsageError(f"{name} wants NAME=VALUE, not {text!r}")
+    return key, value
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{name} needs a number, not {text!r}") from None
+    if not value > 0:
+        raise UsageError(f"{name} must be positive, not {text!r}")
+    return value
+
+
+_CGI = {
+    "--env": ("env", _assignment),
+    "--pass-env": ("pass_env", lambda name, text: text),
+    "--timeout": ("timeout", _seconds),
+}
+
+
+_FLAGS = ("--fix-status",)
+
+
+def _split_options(argv: list[str]) -> tuple[list[str], list[str]]:
+    """scgi-run's own options, and the rest (shared options, which all take a value, and positionals)."""
+    mine: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            break
+        name, equals, _ = arg.partition("=")
+        width = 1 if equals or name in _FLAGS else 2
+        if name in _CGI or name in _FLAGS:
+            mine += argv[index : index + width]
+            del argv[index : index + width]
+        else:
+            index += width
+    return mine, argv
+
+
+def parse_arguments(argv: list[str]) -> tuple[CgiOptions, ServeOptions, list[str]]:
+    """The CGI options, the shared serving options and the positional arguments."""
+    mine, others = _split_options(list(argv))
+    options = CgiOptions()
+    take_options(mine, _CGI, options, flags=_FLAGS)
+    serve_options, rest = parse_serve_options(others)
+    if rest and rest[0] == "--":
+        rest = rest[1:]
+    elif rest and rest[0].startswith("-") and rest[0] != "-":
+        raise UsageError(f"unknown option {rest[0]!r}")
+    return options, serve_options, rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        options, serve_options, positionals = parse_arguments(argv)
+        if not positionals:
+            raise UsageError("name a directory (ending in '/') or a script")
+        config = make_config(options, serve_options, positionals)
+    except UsageError as error:
+        sys.stderr.write(f"scgi-run: {error}\n{USAGE}")
+        return 2
+    try:
+        listen_fd = find_listener(serve_options)
+    except (OSError, ValueError) as error:
+        sys.stderr.write(f"scgi-run: cannot listen: {error}\n")
+        return 1
+    open_log(serve_options.stderr)
+    if listen_fd is None:
+        return serve_connection(config)
+    from .resident import serve
+
+    return serve(
+        listen_fd,
+        lambda: serve_connection(config),
+        max_children=serve_options.max_children,
+        idle_timeout=serve_options.idle_timeout,
+        grace=serve_options.grace,
+    )
+
+
+def make_config(options: CgiOptions, serve_options: ServeOptions, positionals: list[str]) -> "CgiConfig":
+    """The CgiConfig for these arguments; a missing DIR or SCRIPT is a UsageError."""
+    target = positionals[0]
+    common = {
+        "operator_env": operator_environ(dict(options.env), tuple(options.pass_env)),
+        "timeout": options.timeout,
+        "fix_status": options.fix_status,
+        "header_timeout": serve_options.header_timeout,
+        "max_header": serve_options.max_header,
+    }
+    if target.endswith("/"):
+        if len(positionals) > 1:
+            raise UsageError("directory mode takes no script arguments")
+        if not os.path.isdir(target):
+            raise UsageError(f"not a directory: {target!r}")
+        return CgiConfig(directory=target, **common)
+    if not os.path.isfile(target):
+        raise UsageError(f"no such script: {target!r}")
+    return CgiConfig(script=target, args=tuple(positionals[1:]), **common)
+
+
+def find_listener(serve_options: ServeOptions) -> int | None:
+    """A listening socket to serve in resident mode, or None for one connection on fds 0/1."""
+    if serve_options.listen:
+        from .resident import bind_listener
+
+        return bind_listener(serve_options.listen)
+    from .resident import listener_from_environment
+
+    return listener_from_environment(0)

@@ -1,0 +1,278 @@
+"""The one-shot CGI path: read the SCGI header, build the environment, exec the script.
+
+Strategy: the shim does as little as possible and then gets out of the way.
+The request header is read exactly (every body byte stays on fd 0 for the
+script), the script is resolved and confined, and the process *becomes*
+the script with execve: the body and the response flow straight through
+the socket, with no copy and no process in between. Only ``--fix-status``
+keeps a supervisor (see status_fixup).
+
+This module runs on every request, so it imports only what an interpreter
+start has already paid for (os, _signal); the rest is imported where an
+error or an option needs it.
+"""
+
+import os
+import _signal
+
+from .answer import send_error
+from .cgi_env import build_environ, exec_environ, operator_environ
+from .protocol import DEFAULT_MAX_HEADER, ProtocolError
+from .reader import DEFAULT_HEADER_TIMEOUT, read_request
+from .script_resolver import ScriptError, ScriptResolver, single_script
+
+#: Seconds between SIGTERM and SIGKILL when --timeout ends a script's process group.
+KILL_GRACE = 2.0
+#: Seconds without a byte after which draining an unread request body gives up:
+#: nginx writes the whole body at once, so a pause this long means it is not coming.
+DRAIN_IDLE = 2.0
+#: Signals set back to their default action before exec: Python ignores SIGPIPE
+#: and SIGXFSZ, the resident loop handles others, and ignored dispositions
+#: survive execve (a script with SIGPIPE ignored misbehaves in pipelines).
+RESET_SIGNALS = tuple(
+    getattr(_signal, name)
+    for name in ("SIGPIPE", "SIGXFSZ", "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT",
+                 "SIGCHLD", "SIGALRM", "SIGUSR1", "SIGUSR2")
+    if hasattr(_signal, name)
+)
+
+
+class CgiConfig:
+    """What one connection needs to know: the script (or directory) and the options."""
+
+    __slots__ = ("resolver", "script", "args", "operator_env", "timeout",
+                 "fix_status", "max_header", "header_timeout")
+
+    def __init__(
+        self,
+        *,
+        directory: str | None = None,
+        script: str | None = None,
+        args: tuple[str, ...] = (),
+        operator_env: dict[str, str] | None = None,
+        timeout: float | None = None,
+        fix_status: bool = False,
+        max_header: int = DEFAULT_MAX_HEADER,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    ) -> None:
+        if (directory is None) == (script is None):
+            raise ValueError("give exactly one of directory and script")
+        self.resolver = ScriptResolver(directory) if directory is not None else None
+        self.script = single_script(script) if script is not None else None
+        self.args = tuple(args)
+        self.operator_env = operator_environ() if operator_env is None else dict(operator_env)
+        self.timeout = timeout
+        self.fix_status = fix_status
+        self.max_header = max_header
+        self.header_timeout = header_timeout
+
+
+def serve_connection(config: CgiConfig) -> int:
+    """Serve the connection on fds 0 and 1; on success does not return (the script runs)."""
+    try:
+        request = read_request(0, max_header=config.max_header, timeout=config.header_timeout)
+    except ProtocolError as error:
+        send_error(1, error.status, str(error))
+        return 1
+    try:
+        script = config.script or config.resolver.resolve(request.get("SCRIPT_FILENAME"))
+    except ScriptError as error:
+        refuse(request, error.status, str(error), error.detail)
+        return 1
+    argv = [script.path, *config.args]
+    environ = exec_environ(build_environ(request, script, config.operator_env))
+    if config.fix_status:
+        from .status_fixup import run_supervised
+
+        return run_supervised(request, argv, environ, timeout=config.timeout)
+    return exec_script(request, argv, environ, timeout=config.timeout)
+
+
+def exec_script(
+    request: dict[str, str], argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None
+) -> int:
+    """Become the script: own process group, cwd its folder, default signals, execve.
+
+    With a timeout, a detached watchdog ends the whole process group (a
+    shell's ``sleep`` child holds the socket as long as the script does),
+    and an interval timer set before execve, which survives it, ends the
+    script itself even if the watchdog could not be started.
+    """
+    try:
+        os.chdir(os.path.dirname(argv[0]))
+        enter_own_process_group()
+        if timeout is not None:
+            start_watchdog(os.getpid(), timeout, KILL_GRACE)
+        restore_signals()
+        if timeout is not None:
+            _signal.setitimer(_signal.ITIMER_REAL, timeout + KILL_GRACE)
+        os.execve(argv[0], argv, environ)
+    except OSError as error:
+        if timeout is not None:
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+        refuse(request, 500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}")
+    return 1
+
+
+def enter_own_process_group() -> None:
+    """Make this process a group leader so a timeout can end the script and its children.
+
+    Under inetd the handler is already a session (and so group) leader, and
+    setpgid then fails with EPERM: that is fine.
+    """
+    if os.getpgrp() != os.getpid():
+        try:
+            os.setpgid(0, 0)
+        except PermissionError:
+            pass
+
+
+def restore_signals() -> None:
+    """Default dispositions and an empty signal mask, as a CGI script expects."""
+    for signum in RESET_SIGNALS:
+        _signal.signal(signum, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+
+
+def start_watchdog(pgid: int, timeout: float, grace: float) -> None:
+    """Fork a process, outside the group and holding no socket, that ends the group on time.
+
+    Double fork: the watchdog is nobody's child but init's, so a script that
+    waits for all its children never waits for it.
+    """
+    pidfd = os.pidfd_open(pgid)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if os.fork() == 0:
+                    os.setsid()
+                    null = os.open(os.devnull, os.O_RDWR)
+                    os.dup2(null, 0)
+                    os.dup2(null, 1)
+                    os.close(null)
+                    watch_group(pgid, pidfd, timeout, grace)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+    finally:
+        os.close(pidfd)
+
+
+def watch_group(pgid: int, pidfd: int, timeout: float, grace: float) -> None:
+    """Wait until the group is gone or the deadline passes; then SIGTERM, grace, SIGKILL."""
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    leader_gone = False
+    while group_alive(pgid):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            end_group(pgid, grace)
+            return
+        # Wake when the leader exits; after that, look at the group now and then.
+        wait = min(remaining, 0.05) if leader_gone else remaining
+        leader_gone = bool(poller.poll(wait * 1000)) or leader_gone
+
+
+def end_group(pgid: int, grace: float, child: int | None = None) -> None:
+    """SIGTERM the process group, wait up to ``grace`` for it to go, then SIGKILL it.
+
+    ``child``, when the leader is our own child, is reaped on the way: a
+    zombie still counts as a member of its group.
+    """
+    import time
+
+    try:
+        os.killpg(pgid, _signal.SIGTERM)
+    except OSError:
+        pass
+    deadline = time.monotonic() + grace
+    while True:
+        if child is not None and _reaped(child):
+            child = None
+        if not group_alive(pgid) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    try:
+        os.killpg(pgid, _signal.SIGKILL)
+    except OSError:
+        pass
+    if child is not None:
+        os.waitpid(child, 0)
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return True
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def refuse(request: dict[str, str], status: int, message: str, detail: str = "") -> None:
+    """Answer with an error, then read the unread body so the client sees no reset."""
+    send_error(1, status, message, detail)
+    finish_connection(content_length(request))
+
+
+def content_length(request: dict[str, str]) -> int:
+    value = request.get("CONTENT_LENGTH", "0")
+    return int(value) if value.isdigit() else 0
+
+
+def finish_connection(unread: int, idle: float = DRAIN_IDLE) -> None:
+    """Half-close our side, then read and drop up to ``unread`` request bytes.
+
+    Closing a unix socket with unread data resets the connection (nginx logs
+    "readv() failed (104: Connection reset by peer)" and the client may get a
+    cut-off response). The half-close tells the web server the response is
+    complete; it then closes, and the drain ends at EOF instead of waiting.
+    """
+    half_close(1)
+    if unread <= 0:
+        return
+    import select
+
+    poller = select.poll()
+    poller.register(0, select.POLLIN)
+    while unread > 0:
+        if not poller.poll(idle * 1000):
+            return
+        try:
+            chunk = os.read(0, min(unread, 1 << 16))
+        except OSError:
+            return
+        if not chunk:
+            return
+        unread -= len(chunk)
+
+
+def half_close(fd: int) -> None:
+    """shutdown(SHUT_WR) on the socket at ``fd``; nothing when it is no socket."""
+    import _socket
+
+    copy = os.dup(fd)
+    try:
+        sock = _socket.socket(fileno=copy)
+    except OSError:
+        os.close(copy)
+        return
+    try:
+        sock.shutdown(_socket.SHUT_WR)
+    except OSError:
+        pass
+    finally:
+        sock.close()

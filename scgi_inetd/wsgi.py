@@ -1,0 +1,527 @@
+"""Run a WSGI (PEP 3333) app on one SCGI connection: the inetd front-end.
+
+Strategy: a super-server starts one process per connection with the
+socket on fds 0, 1 and 2.  run_app points fd 2 and wsgi.errors at a log,
+reads the SCGI header exactly (scgi_inetd.reader), builds the environ,
+runs the app, and writes a CGI-style response beginning with
+``Status: NNN reason``.  Everything the app hands over is checked before a
+byte of it is sent: the status line, header names and values (no CR, LF,
+NUL or other control characters, no hop-by-hop headers), bytes-only body
+chunks, and never more body than a Content-Length the app declared.  Once
+the response is out, the unread rest of the request body is drained so the
+kernel does not reset the connection under nginx.
+
+When fd 0 is a listening socket instead (inetd ``wait``, systemd
+``Accept=no``, or ``--listen``), run_app hands the very same per-connection
+function to scgi_inetd.resident, which forks one child per connection.
+
+This module sits on every request's path: it imports only modules that cost
+next to nothing at start-up (os, select, time); traceback and the resident
+loop are imported when needed.
+"""
+
+import os
+import stat
+
+from .answer import error_response
+from .logsink import program_name
+from .protocol import ProtocolError
+from .reader import read_request
+from .wsgi_input import BodyError, BodyInput
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
+    from typing import Any, BinaryIO, Callable, Iterable, Iterator, NoReturn, TextIO
+
+    from .options import ServeOptions
+
+    WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# Response headers that describe one HTTP connection, not the response; an
+# app must not set them (PEP 3333, "Other HTTP Features"; RFC 9110 7.6.1).
+HOP_BY_HOP = frozenset((
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+    "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+))
+
+# RFC 9110 5.6.2 token characters: what a header name may be made of.
+TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789"
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+# Control characters that must not appear in a status reason or a header
+# value (RFC 9110 5.5): CR and LF would split the response, NUL and the rest
+# are refused by HTTP parsers downstream.  Horizontal tab is allowed.
+CONTROL_BYTES = bytes(range(9)) + bytes(range(10, 32)) + b"\x7f"
+
+HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+# Request headers nginx copies from the client that duplicate CONTENT_TYPE
+# and CONTENT_LENGTH; PEP 3333 (and wsgiref.validate) forbid them.
+DUPLICATE_CGI_NAMES = ("HTTP_CONTENT_LENGTH", "HTTP_CONTENT_TYPE")
+
+
+class HeaderError(ValueError):
+    """The app passed start_response something that must not reach the client."""
+
+
+class ClientGone(ConnectionError):
+    """The client closed the connection while the response was being sent."""
+
+
+def run_app(app: "WSGIApp", *, stdin: int = 0, stdout: int = 1, stderr: "object" = None,
+            script_name: str | None = None, options: "ServeOptions | None" = None) -> int:
+    """Serve ``app`` on the connection a super-server passed on ``stdin``/``stdout``.
+
+    ``stderr`` (a path, a file object, "syslog", or None for /dev/null, or
+    else ``options.stderr``) receives fd 2 and wsgi.errors before the app
+    runs: under inetd fd 2 is the client socket.  When ``stdin`` is a
+    listening socket (or ``options.listen`` names one) this serves until
+    stopped, one forked child per connection; otherwise it serves exactly
+    one request.  Returns the exit status.
+    """
+    from .logsink import open_log
+
+    if stderr is None and options is not None:
+        stderr = options.stderr
+    errors = open_log(stderr)
+    return serve_app(app, errors, stdin=stdin, stdout=stdout,
+                     script_name=script_name, options=options)
+
+
+def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,
+              script_name: str | None = None, options: "ServeOptions | None" = None) -> int:
+    """Like run_app, with the log already opened (a CLI opens it before importing the app)."""
+    header_timeout = getattr(options, "header_timeout", None)
+    listener = _listener(stdin, options)
+    if listener is None:
+        handle_connection(app, errors, stdin=stdin, stdout=stdout, script_name=script_name,
+                          header_timeout=header_timeout, run_once=True)
+        return 0
+    from .resident import serve
+
+    def handle() -> None:
+        handle_connection(app, errors, stdin=0, stdout=1, script_name=script_name,
+                          header_timeout=header_timeout, run_once=False)
+
+    settings = {name: getattr(options, name) for name in ("max_children", "idle_timeout", "grace")
+                if getattr(options, name, None) is not None}
+    return serve(listener, handle, **settings)
+
+
+def _listener(stdin: int, options: "ServeOptions | None") -> int | None:
+    """The listening socket to serve on in resident mode, or None for one request."""
+    listen = getattr(options, "listen", None)
+    if listen:
+        from .resident import bind_listener
+
+        return bind_listener(listen)
+    from .resident import listener_from_environment
+
+    return listener_from_environment(stdin)
+
+
+def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,
+                      script_name: str | None = None, header_timeout: float | None = None,
+                      run_once: bool = True) -> None:
+    """Serve one SCGI request on ``stdin``/``stdout`` with ``app``; never raises for bad input.
+
+    A malformed request gets the parser's status and one log line, and the
+    app is not called.
+    """
+    response = Response(stdout, errors)
+    try:
+        if header_timeout is None:
+            headers = read_request(stdin)
+        else:
+            headers = read_request(stdin, timeout=header_timeout)
+    except ProtocolError as error:
+        response.fail(error.status, str(error))
+        errors.flush()
+        return
+    except OSError as error:
+        response.log(f"reading the request failed: {error}")
+        errors.flush()
+        return
+    body = BodyInput(stdin, int(headers.get("CONTENT_LENGTH") or 0))
+    try:
+        environ = build_environ(headers, body, errors, script_name=script_name, run_once=run_once)
+    except ProtocolError as error:
+        response.fail(error.status, str(error))
+    else:
+        response.run(app, environ)
+    if not response.client_gone:
+        body.drain()
+    errors.flush()
+
+
+def build_environ(headers: dict[str, str], body: BodyInput, errors: "TextIO", *,
+                  script_name: str | None = None, run_once: bool = True) -> dict:
+    """The PEP 3333 environ for one SCGI request; raises ProtocolError when it cannot be served."""
+    environ: dict = dict(headers)
+    for name in DUPLICATE_CGI_NAMES:
+        environ.pop(name, None)
+    if not environ.get("REQUEST_METHOD"):
+        raise ProtocolError(400, "missing REQUEST_METHOD")
+    environ["SCRIPT_NAME"], environ["PATH_INFO"] = request_path(environ, script_name)
+    https = environ.get("HTTPS", "").lower() in ("on", "1", "yes")
+    scheme = "https" if https or environ.get("REQUEST_SCHEME") == "https" else "http"
+    if not environ.get("SERVER_NAME"):
+        environ["SERVER_NAME"] = host_name(environ.get("HTTP_HOST", "")) or "localhost"
+    if not environ.get("SERVER_PORT"):
+        environ["SERVER_PORT"] = "443" if scheme == "https" else "80"
+    environ.setdefault("SERVER_PROTOCOL", "HTTP/1.0")
+    environ["wsgi.version"] = (1, 0)
+    environ["wsgi.url_scheme"] = scheme
+    environ["wsgi.input"] = body
+    environ["wsgi.input_terminated"] = True
+    environ["wsgi.errors"] = errors
+    environ["wsgi.multithread"] = False
+    environ["wsgi.multiprocess"] = True
+    environ["wsgi.run_once"] = run_once
+    environ["wsgi.file_wrapper"] = FileWrapper
+    return environ
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header: "example.org:8080" -> "example.org", "[::1]:80" -> "[::1]"."""
+    name, colon, port = host.rpartition(":")
+    if colon and port.isdigit() and not name.endswith(":"):
+        return name
+    return host
+
+
+def request_path(environ: dict, script_name: str | None = None) -> tuple[str, str]:
+    """SCRIPT_NAME and PATH_INFO for a request, as latin-1 str (PEP 3333).
+
+    nginx's scgi_params sends no PATH_INFO.  Without one, the path is
+    DOCUMENT_URI, which nginx has already percent-decoded and normalised
+    (decoding it again would turn "%2520" into a space), or else REQUEST_URI
+    without its query, percent-decoded once.  SCRIPT_NAME (``script_name``
+    when given, else what the server sent) must be a whole-segment prefix of
+    that path and is cut off it; a request outside it gets a 404.
+    """
+    if script_name is None:
+        script_name = environ.get("SCRIPT_NAME", "")
+    script_name = script_name.rstrip("/")
+    path_info = environ.get("PATH_INFO")
+    if path_info is not None:
+        return script_name, path_info
+    path = environ.get("DOCUMENT_URI")
+    if path is None:
+        path = unquote(environ.get("REQUEST_URI", "").partition("?")[0])
+    if not path.startswith(script_name) or path[len(script_name):len(script_name) + 1] not in ("", "/"):
+        raise ProtocolError(404, f"path {path!r} is not under SCRIPT_NAME {script_name!r}")
+    return script_name, path[len(script_name):]
+
+
+def unquote(text: str) -> str:
+    """Percent-decode a latin-1 str once, bytewise; malformed escapes stay as they are.
+
+    urllib.parse.unquote would do, but importing it costs about 6 ms per request.
+    """
+    if "%" not in text:
+        return text
+    pieces = text.encode("latin-1").split(b"%")
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        if len(piece) >= 2 and piece[0] in HEX_DIGITS and piece[1] in HEX_DIGITS:
+            out.append(bytes((int(piece[:2], 16),)))
+            out.append(piece[2:])
+        else:
+            out.append(b"%")
+            out.append(piece)
+    return b"".join(out).decode("latin-1")
+
+
+def render_head(status: str, headers: list) -> tuple[bytes, int | None]:
+    """Check a status and header list from start_response; return the response head and Content-Length.
+
+    Raises HeaderError for anything that is not a well-formed CGI response
+    head: the gateway then answers 500 instead of passing it on.
+    """
+    if type(status) is not str:
+        raise HeaderError(f"status must be str, not {type(status).__name__}")
+    code, space, reason = status.partition(" ")
+    if len(code) != 3 or not code.isascii() or not code.isdigit() or not "100" <= code <= "599" \
+            or not space or not reason:
+        raise HeaderError(f"status must be 'NNN reason' with NNN from 100 to 599: {status!r}")
+    if not printable(reason):
+        raise HeaderError(f"control or non-latin-1 character in status: {status!r}")
+    lines = ["Status: ", status, "\r\n"]
+    length: int | None = None
+    if type(headers) is not list:
+        raise HeaderError(f"headers must be a list, not {type(headers).__name__}")
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            raise HeaderError(f"each header must be a (name, value) tuple: {item!r}")
+        name, value = item
+        if type(name) is not str or type(value) is not str:
+            raise HeaderError(f"header name and value must be str: {item!r}")
+        if not name or not TOKEN_CHARS.issuperset(name) or name[-1] in "-_":
+            raise HeaderError(f"invalid header name: {name!r}")
+        lower = name.lower()
+        if lower in HOP_BY_HOP:
+            raise HeaderError(f"hop-by-hop header not allowed from an app: {name!r}")
+        if lower == "status":
+            raise HeaderError("the status goes to start_response, not in a Status header")
+        if lower == "content-length":
+            if not value.isascii() or not value.isdigit() or (length is not None and int(value) != length):
+                raise HeaderError(f"invalid Content-Length: {value!r}")
+            length = int(value)
+        if not printable(value):
+            raise HeaderError(f"control or non-latin-1 character in header {name!r}: {value!r}")
+        lines += (name, ": ", value, "\r\n")
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1"), length
+
+
+def printable(text: str) -> bool:
+    """True when ``text`` is latin-1 without control characters (CR, LF, NUL, ...); tab is allowed."""
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return len(raw.translate(None, CONTROL_BYTES)) == len(raw)
+
+
+# Bytes per read on the fallback path (the PEP's example default).
+BLOCK_SIZE = 8192
+
+# Bytes per os.sendfile call: one call could move up to 2 GiB, but capping it
+# keeps each call short so Content-Length bookkeeping stays simple.
+SENDFILE_CHUNK = 1 << 24
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: iterable over a file-like object's blocks.
+
+    Response recognises it (exact type, so a middleware that wraps it in
+    another iterable gets plain iteration) and, when the file has a real
+    descriptor on a regular file, lets the kernel copy from the file's
+    current position to the socket with os.sendfile (PEP 3333, "Optional
+    Platform-Specific File Handling").  Anything else (BytesIO, a pipe) is
+    read in blocks.
+    """
+
+    def __init__(self, filelike: "BinaryIO", blksize: int = BLOCK_SIZE) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self) -> "Iterator[bytes]":
+        read = self.filelike.read
+        while True:
+            data = read(self.blksize)
+            if not data:
+                return
+            yield data
+
+    def sendable(self) -> tuple[int, int, int] | None:
+        """(descriptor, current offset, bytes to its end) when sendfile can be used, else None."""
+        try:
+            fd = self.filelike.fileno()
+            offset = self.filelike.tell()
+            info = os.fstat(fd)
+        except (AttributeError, OSError, ValueError):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return fd, offset, max(info.st_size - offset, 0)
+
+
+def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+    """Copy ``count`` bytes from ``in_fd`` at ``offset`` to ``out_fd``; return bytes sent.
+
+    Returns less than ``count`` only when the file turned out shorter.
+    """
+    sent = 0
+    while sent < count:
+        n = os.sendfile(out_fd, in_fd, offset + sent, min(count - sent, SENDFILE_CHUNK))
+        if n == 0:
+            break
+        sent += n
+    return sent
+
+
+class Response:
+    """One response on ``fd``: start_response, write, and sending the app's iterable.
+
+    The method names follow PEP 3333 and wsgiref.handlers.BaseHandler.
+    """
+
+    def __init__(self, fd: int, errors: "TextIO") -> None:
+        self.fd = fd
+        self.errors = errors
+        self.head: bytes | None = None  # the checked status and headers, once start_response ran
+        self.headers_sent = False
+        self.remaining: int | None = None  # body bytes Content-Length still allows
+        self.sent = 0  # body bytes sent
+        self.client_gone = False
+        self.head_only = False  # a HEAD request: headers go out, body bytes do not
+        self.overflowed = False  # the app went past Content-Length (logged once)
+
+    def log(self, message: str) -> None:
+        """One line in the log, in the form scgi_inetd.logsink.log_line uses."""
+        self.errors.write(f"{program_name()}[{os.getpid()}]: {message}\n")
+
+    def start_response(self, status: str, headers: list, exc_info: "Any" = None) -> "Callable[[bytes], None]":
+        """PEP 3333 start_response: check and keep the head; send nothing yet."""
+        if exc_info:
+            try:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.head is not None:
+            raise AssertionError("start_response called a second time without exc_info")
+        self.head, self.remaining = render_head(status, headers)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The PEP's write() callable, also used for every chunk of the iterable."""
+        if self.head is None:
+            raise AssertionError("write() before start_response")
+        if type(data) is not bytes:
+            raise TypeError(f"response body chunks must be bytes, not {type(data).__name__}")
+        if self.remaining is not None and len(data) > self.remaining:
+            if not self.overflowed:
+                self.log(f"app sent more than Content-Length ({self.sent + self.remaining}); "
+                         "extra bytes dropped")
+                self.overflowed = True
+            data = data[:self.remaining]
+        if self.head_only:
+            data = b""
+        if not self.headers_sent:
+            if not data:
+                return
+            self.headers_sent = True
+            if len(data) <= 65536:  # one system call for head and a small body
+                self._send(self.head + data)
+            else:
+                self._send(self.head)
+                self._send(data)
+        elif data:
+            self._send(data)
+        self.sent += len(data)
+        if self.remaining is not None:
+            self.remaining -= len(data)
+
+    def _send(self, data: bytes) -> None:
+        if self.client_gone:
+            raise ClientGone("client went away")
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except (BrokenPipeError, ConnectionResetError) as error:
+            self.gone(error)
+
+    def gone(self, error: OSError) -> "NoReturn":
+        """The client closed the connection: log it once and stop the response."""
+        self.client_gone = True
+        self.log(f"client went away after {self.sent} body bytes ({error.strerror})")
+        raise ClientGone(error.errno, error.strerror) from None
+
+    def finish(self) -> None:
+        """Send the head if no body chunk carried it (an empty body)."""
+        if not self.headers_sent:
+            if self.head is None:
+                raise AssertionError("app returned without calling start_response")
+            self.headers_sent = True
+            self._send(self.head)
+
+    def fail(self, status: int, message: str) -> None:
+        """Answer with an error of our own, when no header has gone out yet; one log line."""
+        self.log(f"{status} {message}")
+        if not self.headers_sent:
+            self.headers_sent = True
+            try:
+                self._send(error_response(status, message))
+            except ClientGone:
+                pass
+
+    def run(self, app: "WSGIApp", environ: dict) -> None:
+        """Call the app, send its response, and call the iterable's close() whatever happens."""
+        self.head_only = environ["REQUEST_METHOD"] == "HEAD"
+        result = None
+        try:
+            result = app(environ, self.start_response)
+            if type(result) is FileWrapper:
+                self._send_file(result)
+            else:
+                self._send_iterable(result)
+            self.finish()
+            if self.remaining and not self.head_only:
+                self.log(f"response cut short: Content-Length said {self.remaining} more bytes")
+        except ClientGone:
+            pass  # logged where it was noticed
+        except BodyError as error:
+            if self.headers_sent:
+                self.log(f"response cut off after {self.sent} body bytes: {error}")
+            else:
+                self.fail(error.status, str(error))
+        except Exception:
+            self._app_error()
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    self._app_error("close() of the response iterable failed")
+
+    def _send_iterable(self, result: "Iterable[bytes]") -> None:
+        if type(result) in (list, tuple) and len(result) == 1 and type(result[0]) is bytes \
+                and not self.head_only:
+            # A one-chunk body has a known length: say so (PEP 3333, "Handling the
+            # Content-Length Header"), so nginx need not chunk it for the client.
+            self.declare_length(len(result[0]))
+        write = self.write
+        for chunk in result:
+            write(chunk)
+            if self.remaining == 0 and self.headers_sent:
+                break
+
+    def declare_length(self, size: int) -> None:
+        """Add Content-Length to a head not yet sent that lacks one (not for 1xx, 204, 304)."""
+        if self.head is None or self.headers_sent or self.remaining is not None \
+                or self.head.startswith((b"Status: 1", b"Status: 204", b"Status: 304")):
+            return
+        self.head = self.head[:-2] + b"Content-Length: %d\r\n\r\n" % size
+        self.remaining = size
+
+    def _send_file(self, wrapper: FileWrapper) -> None:
+        where = wrapper.sendable() if self.head is not None else None
+        if where is None:
+            self._send_iterable(wrapper)
+            return
+        in_fd, offset, size = where
+        self.declare_length(size)
+        self.finish()
+        count = size if self.remaining is None else min(size, self.remaining)
+        if self.head_only or not count:
+            return
+        try:
+            sent = sendfile(self.fd, in_fd, offset, count)
+        except (BrokenPipeError, ConnectionResetError) as error:
+            self.gone(error)
+        self.sent += sent
+        if self.remaining is not None:
+            self.remaining -= sent
+
+    def _app_error(self, what: str = "app raised an exception") -> None:
+        """Log the traceback; answer 500 if nothing has been sent, else say the response was cut off."""
+        import traceback
+
+        if self.client_gone:
+            return  # logged where it was noticed; the app only reacted to it
+        if self.headers_sent:
+            what += f"; response cut off after {self.sent} body bytes"
+        self.log(what + ":\n" + traceback.format_exc().rstrip("\n"))
+        if not self.headers_sent:
+            self.headers_sent = True
+            try:
+                self._send(error_response(500, "Internal Server Error"))
+            except ClientGone:
+                pass
+

@@ -1,0 +1,193 @@
+"""bin/scgi-wsgi: serve a WSGI app named on the command line, the line that goes in inetd.conf.
+
+    scgi-wsgi [options] TARGET [options]
+
+TARGET is ``package.module:callable`` or ``path/to/file.py:callable``; the
+callable defaults to ``application``, then ``app``.  The log is opened
+before the app is imported, so what the import prints lands in the log, not
+in the response.  An app that fails to import still gets its request
+answered (500) in one-shot mode, so nginx does not wait for a timeout.
+"""
+
+import os
+import sys
+
+from .options import _SERVE as SERVE_OPTIONS
+from .options import SERVE_OPTIONS_HELP, ServeOptions, UsageError, take_options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
+    from typing import Any, Sequence
+
+USAGE = f"""usage: scgi-wsgi [options] TARGET [options]
+
+Serve the WSGI app TARGET on the SCGI connection on fds 0/1 (inetd nowait),
+or on a listening socket (inetd wait, systemd Accept=no, --listen).
+
+TARGET: package.module:callable or path/to/file.py:callable
+        (callable defaults to `application`, then `app`)
+
+options:
+  --script-name PREFIX   mount the app under PREFIX (SCRIPT_NAME); requests
+                         outside it get 404
+  --chdir DIR            change to DIR (and import from it) before loading TARGET
+  -h, --help             show this help
+{SERVE_OPTIONS_HELP}
+"""
+
+DEFAULT_CALLABLES = ("application", "app")
+
+
+class WsgiOptions(ServeOptions):
+    """The shared serving options and scgi-wsgi's options."""
+
+    __slots__ = ("script_name", "chdir", "help")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.script_name: str | None = None
+        self.chdir: str | None = None
+        self.help = False
+
+
+def _text(name: str, text: str) -> str:
+    return text
+
+
+_OPTIONS = {**SERVE_OPTIONS, "--script-name": ("script_name", _text), "--chdir": ("chdir", _text)}
+_FLAGS = ("--help",)
+
+
+def parse_args(argv: "Sequence[str]") -> tuple[WsgiOptions, str | None]:
+    """TARGET first then options (inetd.conf style), or options then TARGET.
+
+    Returns the options and TARGET, which is None for --help.
+    """
+    options = WsgiOptions()
+    args = ["--help" if arg == "-h" else arg for arg in argv]
+    target = None
+    if args and not args[0].startswith("-"):
+        target, args = args[0], args[1:]
+    rest = take_options(args, _OPTIONS, options, _FLAGS)
+    if options.help:
+        return options, None
+    if rest and rest[0] == "--":
+        rest = rest[1:]
+    if rest and rest[0].startswith("-"):
+        raise UsageError(f"unknown option {rest[0]!r}")
+    if target is None and rest:
+        target, rest = rest[0], rest[1:]
+    if rest:
+        raise UsageError(f"unexpected argument {rest[0]!r}")
+    if target is None:
+        raise UsageError("missing TARGET")
+    return options, target
+
+
+def load_app(target: str) -> "Any":
+    """Import TARGET and return its WSGI callable; raises ImportError or AttributeError."""
+    source, colon, name = target.rpartition(":")
+    if not colon or "/" in name or name.endswith(".py"):
+        source, name = target, ""
+    if source.endswith(".py") or "/" in source:
+        module = _load_file(source)
+    else:
+        __import__(source)
+        module = sys.modules[source]
+    for candidate in ((name,) if name else DEFAULT_CALLABLES):
+        found: "Any" = module
+        try:
+            for part in candidate.split("."):
+                found = getattr(found, part)
+        except AttributeError:
+            continue
+        if callable(found):
+            return found
+        raise TypeError(f"{target}: {candidate} is not callable")
+    wanted = name or " or ".join(DEFAULT_CALLABLES)
+    raise AttributeError(f"{target}: module {module.__name__!r} has no {wanted}")
+
+
+def _load_file(path: str) -> "Any":
+    """Import a .py file as a module named after it, with its directory first on sys.path.
+
+    A plain import keeps the cached .pyc, as it should: compiling the app's
+    source on every request would cost more than the gateway.  A name already
+    taken (a file called json.py, say) is loaded under another name instead.
+    """
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise ImportError(f"no such file: {path}")
+    directory, filename = os.path.split(path)
+    name = filename[:-3] if filename.endswith(".py") else filename
+    sys.path.insert(0, directory)
+    if name.isidentifier() and name not in sys.modules and filename.endswith(".py"):
+        __import__(name)
+        module = sys.modules[name]
+        if os.path.abspath(getattr(module, "__file__", "") or "") == path:
+            return module
+        del sys.modules[name]  # another module of that name came first on sys.path
+    return _load_file_as(path, "_scgi_wsgi_app")
+
+
+def _load_file_as(path: str, name: str) -> "Any":
+    from importlib.machinery import SourceFileLoader
+
+    loader = SourceFileLoader(name, path)
+    module = type(sys)(name)
+    module.__file__ = path
+    module.__loader__ = loader
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def main(argv: "Sequence[str] | None" = None) -> int:
+    """Run scgi-wsgi; returns the exit status (2 for a bad command line)."""
+    try:
+        options, target = parse_args(sys.argv[1:] if argv is None else argv)
+    except UsageError as error:
+        sys.stderr.write(f"scgi-wsgi: {error}\n{USAGE}")
+        return 2
+    if target is None:
+        sys.stdout.write(USAGE)
+        return 0
+    from .logsink import open_log
+    from .wsgi import handle_connection, serve_app
+
+    errors = open_log(options.stderr)
+    try:
+        if options.chdir:
+            os.chdir(options.chdir)
+            sys.path.insert(0, os.getcwd())
+        elif "/" not in target.rpartition(":")[0] and not target.endswith(".py"):
+            sys.path.insert(0, os.getcwd())
+        app = load_app(target)
+    except Exception:
+        import traceback
+
+        errors.write(f"scgi-wsgi[{os.getpid()}]: cannot load {target}:\n{traceback.format_exc()}")
+        if not _resident(options):
+            handle_connection(_failed_app, errors, script_name=options.script_name,
+                              header_timeout=options.header_timeout)
+        errors.flush()
+        return 1
+    return serve_app(app, errors, script_name=options.script_name, options=options)
+
+
+def _resident(options: ServeOptions) -> bool:
+    if options.listen:
+        return True
+    from .resident import listener_from_environment
+
+    return listener_from_environment(0) is not None
+
+
+def _failed_app(environ: dict, start_response: "Any") -> list[bytes]:
+    """Answers every request while the real app cannot be imported (the log has why)."""
+    start_response("500 Internal Server Error", [("Content-Type", "text/plain; charset=utf-8")])
+    return [b"500 Internal Server Error: the application could not be loaded\n"]

@@ -1,0 +1,130 @@
+"""Directory mode confinement: hostile SCRIPT_FILENAMEs, each with its status.
+
+Every case runs through the real shim (a child process with the connection
+on fds 0, 1, 2), and the marker files prove nothing outside DIR executed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from scgi_inetd.script_resolver import Script, ScriptError, ScriptResolver
+
+from .cgi_support import run, write_script
+
+OK_SCRIPT = "#!/bin/sh\nprintf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nran %s\\n' \"$SCRIPT_FILENAME\"\n"
+EVIL_SCRIPT = "#!/bin/sh\ntouch \"$0.ran\"\nprintf 'Status: 200 OK\\r\\n\\r\\nevil\\n'\n"
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """tmp/cgi (DIR), tmp/cgi-evil (prefix confusion) and tmp/outside, with traps."""
+    cgi, evil, outside = tmp_path / "cgi", tmp_path / "cgi-evil", tmp_path / "outside"
+    for folder in (cgi, evil, outside, cgi / "sub", cgi / "empty-dir"):
+        folder.mkdir()
+    write_script(cgi / "ok.sh", OK_SCRIPT)
+    write_script(cgi / "sub" / "deep.sh", OK_SCRIPT)
+    write_script(cgi / "plain.txt", "not executable\n", mode=0o644)
+    write_script(evil / "x.sh", EVIL_SCRIPT)
+    write_script(outside / "x.sh", EVIL_SCRIPT)
+    os.symlink(outside / "x.sh", cgi / "link-out.sh")
+    os.symlink(outside, cgi / "dir-link-out")
+    os.symlink(cgi / "ok.sh", cgi / "link-in.sh")
+    os.symlink("loop-b", cgi / "loop-a")
+    os.symlink("loop-a", cgi / "loop-b")
+    os.symlink("/nonexistent/target", cgi / "dangling")
+    os.mkfifo(cgi / "fifo")
+    return tmp_path
+
+
+# (SCRIPT_FILENAME relative to tmp_path, or absolute; expected status)
+ATTACKS = [
+    ("cgi/../outside/x.sh", 400),            # '..' segment
+    ("cgi/sub/../../outside/x.sh", 400),     # '..' deeper down
+    ("cgi/..", 400),                         # '..' alone
+    ("cgi/%2e%2e/outside/x.sh", 404),        # percent-encoded dots are a literal name
+    ("cgi/%2E%2E%2Foutside%2Fx.sh", 404),
+    ("cgi/link-out.sh", 403),                # symlink to a file outside DIR
+    ("cgi/dir-link-out/x.sh", 403),          # symlinked directory leading outside
+    ("cgi/loop-a", 403),                     # symlink loop
+    ("cgi/dangling", 403),                   # symlink to a path outside DIR
+    ("/etc/passwd", 403),                    # absolute path elsewhere
+    ("/bin/sh", 403),
+    ("outside/x.sh", 403),
+    ("cgi-evil/x.sh", 403),                  # prefix confusion: DIR-evil/
+    ("cgi", 403),                            # DIR itself, no trailing slash
+    ("cgi/", 403),                           # a directory as script
+    ("cgi/sub", 403),
+    ("cgi/empty-dir/", 403),
+    ("cgi/plain.txt", 403),                  # not executable
+    ("cgi/fifo", 403),                       # not a regular file
+    ("cgi/missing.sh", 404),                 # no such script
+    ("cgi/sub/missing/more", 404),
+    ("", 400),                               # empty SCRIPT_FILENAME
+    ("relative/x.sh", 403),                  # not under DIR at all
+    ("cgi/ok.sh\x00.txt", 400),              # NUL byte (the protocol cannot even carry it)
+]
+
+
+@pytest.mark.parametrize("name, status", ATTACKS)
+def test_attack_is_refused(tree, name, status):
+    filename = name if name.startswith("/") or not name else str(tree / name)
+    if "\x00" in filename:
+        from scgi_inetd.protocol import encode_request
+        from .cgi_support import run_raw
+        from scgi_inetd.protocol import parse_response
+
+        # A NUL inside a value splits it: the netstring no longer parses as pairs.
+        block = f"CONTENT_LENGTH\x000\x00SCGI\x001\x00SCRIPT_FILENAME\x00{filename}\x00".encode()
+        response = parse_response(run_raw([f"{tree}/cgi/"], b"%d:%s," % (len(block), block)))
+    else:
+        response = run([f"{tree}/cgi/"], params={"SCRIPT_FILENAME": filename})
+    assert response.status == status, response.body
+    assert response.body.startswith(f"{status} ".encode())
+    assert not list(tree.rglob("*.ran")), "a script outside DIR ran"
+
+
+def test_attack_table_is_big_enough():
+    assert len(ATTACKS) >= 20
+
+
+@pytest.mark.parametrize("name, path, path_info", [
+    ("cgi/ok.sh", "cgi/ok.sh", ""),
+    ("cgi//ok.sh", "cgi/ok.sh", ""),
+    ("cgi/./ok.sh", "cgi/ok.sh", ""),
+    ("cgi/ok.sh/extra/path", "cgi/ok.sh", "/extra/path"),
+    ("cgi/sub/deep.sh/x", "cgi/sub/deep.sh", "/x"),
+    ("cgi/link-in.sh", "cgi/ok.sh", ""),      # a symlink inside DIR runs its real target
+])
+def test_resolve_allowed(tree, name, path, path_info):
+    resolver = ScriptResolver(f"{tree}/cgi/")
+    assert resolver.resolve(str(tree / name)) == Script(str(tree / path), path_info)
+
+
+def test_resolve_through_symlinked_directory(tree):
+    os.symlink(tree / "cgi", tree / "cgi-link")
+    resolver = ScriptResolver(f"{tree}/cgi-link/")
+    assert resolver.resolve(f"{tree}/cgi-link/ok.sh/p") == Script(str(tree / "cgi" / "ok.sh"), "/p")
+
+
+def test_resolve_non_ascii_name(tree):
+    """SCRIPT_FILENAME arrives as latin-1 'bytes as str'; the file's UTF-8 name must match."""
+    write_script(tree / "cgi" / "caf\u00e9.sh", OK_SCRIPT)
+    received = os.fsencode(f"{tree}/cgi/caf\u00e9.sh/x").decode("latin-1")
+    script = ScriptResolver(f"{tree}/cgi/").resolve(received)
+    assert script == Script(str(tree / "cgi" / "caf\u00e9.sh"), "/x")
+
+
+def test_error_carries_status_and_hides_path(tree):
+    with pytest.raises(ScriptError) as caught:
+        ScriptResolver(f"{tree}/cgi/").resolve("/etc/passwd")
+    assert caught.value.status == 403
+    assert "passwd" not in str(caught.value) and "passwd" in caught.value.detail
+
+
+def test_allowed_script_runs_through_the_shim(tree):
+    response = run([f"{tree}/cgi/"], params={"SCRIPT_FILENAME": f"{tree}/cgi/sub/deep.sh/more"})
+    assert response.status == 200
+    assert response.body == f"ran {tree}/cgi/sub/deep.sh\n".encode()

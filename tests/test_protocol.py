@@ -1,0 +1,279 @@
+"""The SCGI parser as a specification: tables of bytes in, environ or error out."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scgi_inetd import ProtocolError as TopLevelProtocolError
+from scgi_inetd.protocol import (
+    IncompleteRequest,
+    ProtocolError,
+    RequestParser,
+    encode_request,
+    netstring_extent,
+    parse_request,
+    parse_response,
+)
+
+
+def netstring(block: bytes) -> bytes:
+    return b"%d:%s," % (len(block), block)
+
+
+def headers(*pairs: str) -> bytes:
+    return b"".join(p.encode("latin-1") + b"\0" for p in pairs)
+
+
+GOOD = headers("CONTENT_LENGTH", "0", "SCGI", "1")
+
+
+def parse_three_ways(data: bytes, max_header: int = 262144):
+    """Parse `data` whole, one byte at a time, and with trailing bytes; all must agree."""
+    whole = _outcome(lambda: parse_request(data, max_header))
+    parser = RequestParser(max_header)
+    stepwise = None
+    for index in range(len(data)):
+        try:
+            result = parser.feed(data[index : index + 1])
+        except ProtocolError as error:
+            stepwise = ("error", error.status, str(error))
+            break
+        if result is not None:
+            stepwise = ("ok", result, len(parser.buffer))
+            break
+    if stepwise is None:
+        stepwise = ("incomplete",)
+    trailing = _outcome(lambda: parse_request(data + b"BODYBYTES", max_header))
+    if whole[0] == "incomplete":
+        assert stepwise == whole
+    else:
+        assert stepwise == whole == trailing, (whole, stepwise, trailing)
+    return whole
+
+
+def _outcome(parse):
+    try:
+        environ, offset = parse()
+    except IncompleteRequest:
+        return ("incomplete",)
+    except ProtocolError as error:
+        return ("error", error.status, str(error))
+    return ("ok", environ, offset)
+
+
+def test_nginx_request_parses_with_body_offset():
+    block = headers(
+        "CONTENT_LENGTH", "7", "REQUEST_METHOD", "POST", "REQUEST_URI", "/cgi/x.sh/extra?a=1&b=%20",
+        "QUERY_STRING", "a=1&b=%20", "DOCUMENT_URI", "/cgi/x.sh/extra", "SCGI", "1",
+        "HTTP_COOKIE", "c=1", "SERVER_NAME", "",
+    )
+    data = netstring(block) + b"BODY123"
+    outcome = parse_three_ways(netstring(block))
+    environ, offset = parse_request(data)
+    assert outcome == ("ok", environ, offset)
+    assert data[offset:] == b"BODY123"
+    assert environ["REQUEST_URI"] == "/cgi/x.sh/extra?a=1&b=%20"
+    assert environ["SERVER_NAME"] == ""
+    assert list(environ)[0] == "CONTENT_LENGTH"
+
+
+def test_values_are_latin1_strings_of_the_raw_bytes():
+    block = b"CONTENT_LENGTH\x000\x00SCGI\x001\x00HTTP_X\x00caf\xc3\xa9 \xff\x00"
+    environ, _ = parse_request(netstring(block))
+    assert environ["HTTP_X"] == "caf\xc3\xa9 \xff"
+    assert environ["HTTP_X"].encode("latin-1") == b"caf\xc3\xa9 \xff"
+
+
+# Each row: raw bytes, expected status, a fragment of the message.
+MALFORMED = [
+    (b":", 400, "empty netstring length"),
+    (b"-5:", 400, "illegal netstring length byte b'-'"),
+    (b"+5:", 400, "illegal netstring length byte b'+'"),
+    (b" 5:", 400, "illegal netstring length byte b' '"),
+    (b"5 :", 400, "illegal netstring length byte b' '"),
+    (b"0x10:", 400, "illegal netstring length byte b'x'"),
+    (b"1e3:", 400, "illegal netstring length byte b'e'"),
+    (b"\xd9\xa3:", 400, "illegal netstring length byte"),  # Arabic-Indic digit in UTF-8
+    (b"GET / HTTP/1.1\r\n", 400, "illegal netstring length byte b'G'"),
+    (b"007:", 400, "leading zero"),
+    (b"00", 400, "leading zero"),
+    (b"01:x,", 400, "leading zero"),
+    (b"999999999999:", 413, "longer than 262144"),
+    (b"262145:", 413, "longer than 262144"),
+    (b"9999999", 413, "longer than 262144"),
+    (b"0:,", 400, "does not end with NUL"),
+    (netstring(GOOD)[:-1] + b";", 400, "not ','"),
+    (netstring(b"CONTENT_LENGTH\x000"), 400, "does not end with NUL"),
+    (netstring(b"\x00"), 400, "has no value"),
+    (netstring(headers("CONTENT_LENGTH", "0", "SCGI")), 400, "'SCGI' has no value"),
+    (netstring(headers("SCGI", "1", "CONTENT_LENGTH", "0")), 400, "first header is 'SCGI'"),
+    (netstring(headers("REQUEST_METHOD", "GET")), 400, "not CONTENT_LENGTH"),
+    (netstring(headers("CONTENT_LENGTH", "", "SCGI", "1")), 400, "illegal CONTENT_LENGTH ''"),
+    (netstring(headers("CONTENT_LENGTH", "-1", "SCGI", "1")), 400, "illegal CONTENT_LENGTH '-1'"),
+    (netstring(headers("CONTENT_LENGTH", " 1", "SCGI", "1")), 400, "illegal CONTENT_LENGTH"),
+    (netstring(headers("CONTENT_LENGTH", "1.5", "SCGI", "1")), 400, "illegal CONTENT_LENGTH"),
+    (netstring(headers("CONTENT_LENGTH", "0x10", "SCGI", "1")), 400, "illegal CONTENT_LENGTH"),
+    (netstring(headers("CONTENT_LENGTH", "\xb2", "SCGI", "1")), 400, "illegal CONTENT_LENGTH"),  # superscript two: str.isdigit() says yes
+    (netstring(headers("CONTENT_LENGTH", "9" * 19, "SCGI", "1")), 400, "illegal CONTENT_LENGTH"),
+    (netstring(headers("CONTENT_LENGTH", "0")), 400, "SCGI header missing"),
+    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "2")), 400, "SCGI header is '2'"),
+    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "")), 400, "SCGI header is ''"),
+    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "", "x")), 400, "illegal header name ''"),
+    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "A=B", "x")), 400, "illegal header name 'A=B'"),
+    (netstring(headers("CONTENT_LENGTH", "0", "CONTENT_LENGTH", "5", "SCGI", "1")), 400, "duplicate header 'CONTENT_LENGTH'"),
+    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "SCGI", "1")), 400, "duplicate header 'SCGI'"),
+    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "REQUEST_METHOD", "GET", "REQUEST_METHOD", "POST")), 400, "duplicate header 'REQUEST_METHOD'"),
+    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "SCRIPT_FILENAME", "/a", "SCRIPT_FILENAME", "/b")), 400, "duplicate header 'SCRIPT_FILENAME'"),
+]
+
+
+@pytest.mark.parametrize("data, status, fragment", MALFORMED)
+def test_malformed_requests_are_refused_with_status_and_reason(data, status, fragment):
+    outcome = parse_three_ways(data)
+    assert outcome[0] == "error", outcome
+    assert outcome[1] == status
+    assert fragment in outcome[2]
+    assert " at byte " in outcome[2]
+
+
+def test_error_offsets_point_at_the_culprit():
+    data = netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "X", "1", "X", "2"))
+    with pytest.raises(ProtocolError) as caught:
+        parse_request(data)
+    offset = int(str(caught.value).rsplit(" ", 1)[1])
+    assert data[offset:].startswith(b"X\x002\x00")
+
+
+def test_oversized_length_is_refused_before_the_rest_arrives():
+    with pytest.raises(ProtocolError) as caught:
+        parse_request(b"300000", max_header=262144)
+    assert caught.value.status == 413
+    with pytest.raises(ProtocolError):
+        parse_request(b"1000", max_header=100)
+    with pytest.raises(IncompleteRequest):
+        parse_request(b"100", max_header=100)
+
+
+@pytest.mark.parametrize("prefix", [b"", b"1", b"12", b"12:", netstring(GOOD)[:-1], b"0"])
+def test_incomplete_prefixes_ask_for_more(prefix):
+    with pytest.raises(IncompleteRequest):
+        parse_request(prefix)
+
+
+def test_protocol_error_is_exported_at_the_top():
+    assert TopLevelProtocolError is ProtocolError
+
+
+def test_duplicate_http_headers_are_combined_per_rfc3875():
+    data = netstring(headers(
+        "CONTENT_LENGTH", "0", "SCGI", "1",
+        "HTTP_COOKIE", "_Syslinux_BOOTIF=01-52-54-00-12-34-57", "HTTP_X_DUP", "1",
+        "HTTP_COOKIE", "_Syslinux_SYSUUID=78563412", "HTTP_X_DUP", "2", "HTTP_X_DUP", "3",
+    ))
+    environ, _ = parse_three_ways(data)[1:]
+    assert environ["HTTP_COOKIE"] == "_Syslinux_BOOTIF=01-52-54-00-12-34-57; _Syslinux_SYSUUID=78563412"
+    assert environ["HTTP_X_DUP"] == "1, 2, 3"
+
+
+def test_netstring_extent_needs_only_the_prefix():
+    assert netstring_extent(b"5:") == 8
+    assert netstring_extent(b"0:") == 3
+    with pytest.raises(IncompleteRequest):
+        netstring_extent(b"5")
+
+
+def test_encode_puts_content_length_first_and_scgi():
+    data = encode_request([("REQUEST_METHOD", "POST"), ("SCGI", "7"), ("CONTENT_LENGTH", "99")], b"abc")
+    environ, offset = parse_request(data)
+    assert list(environ.items())[:2] == [("CONTENT_LENGTH", "3"), ("SCGI", "1")]
+    assert environ["REQUEST_METHOD"] == "POST"
+    assert data[offset:] == b"abc"
+
+
+header_names = st.text(
+    alphabet=st.characters(min_codepoint=1, max_codepoint=255, blacklist_characters="="), min_size=1, max_size=20
+).filter(lambda name: name not in ("CONTENT_LENGTH", "SCGI"))
+header_values = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=255), max_size=60)
+
+
+@given(st.dictionaries(header_names, header_values, max_size=12), st.binary(max_size=200))
+def test_encode_then_parse_is_the_identity(pairs, body):
+    data = encode_request(pairs, body)
+    environ, offset = parse_request(data)
+    assert environ == {"CONTENT_LENGTH": str(len(body)), "SCGI": "1", **pairs}
+    assert data[offset:] == body
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=500)
+def test_arbitrary_bytes_give_a_request_more_please_or_protocol_error(data):
+    try:
+        environ, offset = parse_request(data)
+    except (IncompleteRequest, ProtocolError):
+        return
+    assert 0 < offset <= len(data)
+    assert environ["SCGI"] == "1"
+
+
+@given(st.binary(max_size=120).map(lambda b: b"%d:" % len(b) + b))
+@settings(max_examples=300)
+def test_arbitrary_header_blocks_never_raise_anything_else(data):
+    for candidate in (data, data + b",", data + b",body"):
+        try:
+            parse_request(candidate)
+        except (IncompleteRequest, ProtocolError):
+            pass
+
+
+@given(
+    st.dictionaries(header_names, header_values, max_size=8),
+    st.binary(max_size=50),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+)
+def test_any_split_fed_incrementally_equals_whole(pairs, body, cuts):
+    data = encode_request(pairs, body)
+    whole = parse_request(data)
+    parser = RequestParser()
+    points = sorted({min(c, len(data)) for c in cuts}) + [len(data)]
+    result, start = None, 0
+    for point in points:
+        result = parser.feed(data[start:point])
+        start = point
+    assert result == whole[0]
+    assert parser.buffer == data[: whole[1]]
+    assert parser.rest == body
+
+
+@given(st.dictionaries(header_names, header_values, min_size=1, max_size=8), st.data())
+def test_valid_encodings_cut_short_are_incomplete(pairs, data):
+    encoded = encode_request(pairs)
+    cut = data.draw(st.integers(min_value=0, max_value=len(encoded) - 1))
+    with pytest.raises(IncompleteRequest):
+        parse_request(encoded[:cut])
+
+
+RESPONSES = [
+    (b"Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nnope", 404, "Not Found", b"nope"),
+    (b"Content-Type: text/plain\n\nhello", 200, "OK", b"hello"),
+    (b"Location: /elsewhere\r\n\r\n", 302, "Found", b""),
+    (b"Location: /x\r\nContent-Type: text/html\r\n\r\n", 200, "OK", b""),
+    (b"HTTP/1.1 201 Created\r\nX: y\r\n\r\nmade", 201, "Created", b"made"),
+    (b"Status: 503\r\n\r\n", 503, "", b""),
+    (b"Status: 200 OK\r\n\r\nbody\r\n\r\nmore", 200, "OK", b"body\r\n\r\nmore"),
+]
+
+
+@pytest.mark.parametrize("data, status, reason, body", RESPONSES)
+def test_cgi_responses_parse(data, status, reason, body):
+    response = parse_response(data)
+    assert (response.status, response.reason, response.body) == (status, reason, body)
+    assert response.header("status") is None
+
+
+@pytest.mark.parametrize("data", [b"", b"Status: 200 OK\r\n", b"Status: abc\r\n\r\n", b"no colon here\r\n\r\n"])
+def test_bad_cgi_responses_are_502(data):
+    with pytest.raises(ProtocolError) as caught:
+        parse_response(data)
+    assert caught.value.status == 502

@@ -1,0 +1,163 @@
+"""The exact-read layer over real socketpairs and pipes: the body stays unread."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from scgi_inetd.protocol import ProtocolError, encode_request
+from scgi_inetd.reader import read_request
+
+BODY_SIZES = [0, 1, 64 * 1024, 10 * 1024 * 1024]
+
+
+def body_of(size: int) -> bytes:
+    return (hashlib.sha256(b"seed").digest() * (size // 32 + 1))[:size]
+
+
+def request_for(body: bytes) -> bytes:
+    return encode_request([("REQUEST_METHOD", "POST"), ("HTTP_COOKIE", "a=" + "x" * 900)], body)
+
+
+def send_in_thread(write, data: bytes, pieces: int = 1, pause: float = 0.0, then=None) -> threading.Thread:
+    def run():
+        step = max(1, len(data) // pieces)
+        for start in range(0, len(data), step):
+            write(data[start : start + step])
+            if pause:
+                time.sleep(pause)
+        if then:
+            then()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("size", BODY_SIZES)
+def test_socket_body_is_left_unread(size):
+    body = body_of(size)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        def write(data):
+            ours.sendall(data)
+        thread = send_in_thread(write, request_for(body), then=lambda: ours.shutdown(socket.SHUT_WR))
+        environ = read_request(theirs.fileno())
+        assert environ["CONTENT_LENGTH"] == str(size)
+        rest = read_all(theirs.fileno())
+        thread.join()
+        assert hashlib.sha256(rest).digest() == hashlib.sha256(body).digest()
+
+
+@pytest.mark.parametrize("size", BODY_SIZES)
+def test_pipe_body_is_left_unread(size):
+    body = body_of(size)
+    read_end, write_end = os.pipe()
+    try:
+        def write(data):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(write_end, view):]
+        thread = send_in_thread(write, request_for(body), then=lambda: os.close(write_end))
+        environ = read_request(read_end)
+        assert environ["REQUEST_METHOD"] == "POST"
+        rest = read_all(read_end)
+        thread.join()
+        assert rest == body
+    finally:
+        os.close(read_end)
+
+
+@pytest.mark.parametrize("kind", ["socket", "pipe"])
+def test_header_arriving_in_pieces_is_assembled(kind):
+    data = request_for(b"tail")
+    if kind == "socket":
+        ours, theirs = socket.socketpair()
+        write, fd, closers = ours.sendall, theirs.fileno(), (ours, theirs)
+    else:
+        r, w = os.pipe()
+        write, fd = (lambda chunk: os.write(w, chunk)), r
+        closers = ()
+    thread = send_in_thread(write, data, pieces=40, pause=0.002)
+    environ = read_request(fd)
+    thread.join()
+    assert environ["HTTP_COOKIE"].startswith("a=xxx")
+    assert os.read(fd, 100) == b"tail"
+    for closer in closers:
+        closer.close()
+    if kind == "pipe":
+        os.close(r)
+        os.close(w)
+
+
+def test_header_that_never_completes_times_out_with_408():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.sendall(request_for(b"")[:30])
+        started = time.monotonic()
+        with pytest.raises(ProtocolError) as caught:
+            read_request(theirs.fileno(), timeout=0.3)
+        assert caught.value.status == 408
+        assert 0.25 < time.monotonic() - started < 2.0
+
+
+def test_silent_client_times_out_on_a_pipe_too():
+    r, w = os.pipe()
+    try:
+        with pytest.raises(ProtocolError) as caught:
+            read_request(r, timeout=0.2)
+        assert caught.value.status == 408
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+@pytest.mark.parametrize("cut", [0, 2, 10, 100])
+def test_eof_inside_the_header_is_a_400_not_a_hang(cut):
+    ours, theirs = socket.socketpair()
+    with theirs:
+        ours.sendall(request_for(b"")[:cut])
+        ours.close()
+        with pytest.raises(ProtocolError) as caught:
+            read_request(theirs.fileno(), timeout=5)
+        assert caught.value.status == 400
+        assert "closed inside the request header" in str(caught.value)
+
+
+def test_oversized_header_is_refused_without_reading_it():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.sendall(b"300000:" + b"x" * 1000)
+        with pytest.raises(ProtocolError) as caught:
+            read_request(theirs.fileno(), timeout=5)
+        assert caught.value.status == 413
+        assert len(theirs.recv(5000, socket.MSG_DONTWAIT)) == 1007
+
+
+def test_malformed_header_is_a_400_with_its_offset():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.sendall(b"12:CONTENT_LEN\0,")
+        with pytest.raises(ProtocolError) as caught:
+            read_request(theirs.fileno(), timeout=5)
+        assert caught.value.status == 400
+        assert "at byte" in str(caught.value)
+
+
+def test_descriptor_stays_blocking_for_the_program_that_inherits_it():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.sendall(request_for(b""))
+        read_request(theirs.fileno())
+        assert os.get_blocking(theirs.fileno())
