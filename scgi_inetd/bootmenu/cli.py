@@ -23,30 +23,54 @@ if TYPE_CHECKING:  # typing costs milliseconds of import per request
 USAGE = __doc__.split("\n\n")[1]
 
 
-class _Cache:
-    cache: str | None = None
+def _options():
+    """The serving options plus --cache and --script-name (built lazily: the
+    options module is small, but only serving and the CLI need it)."""
+    from ..options import _SERVE, ServeOptions
+
+    class BootMenuOptions(ServeOptions):
+        __slots__ = ("cache", "script_name")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.cache: str | None = None
+            self.script_name: str | None = None
+
+    def text(name: str, value: str) -> str:
+        return value
+
+    known = {**_SERVE, "--cache": ("cache", text), "--script-name": ("script_name", text)}
+    return BootMenuOptions(), known
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """Run the command line; the exit status (0 ok, 1 errors found, 2 usage)."""
-    from ..options import UsageError, parse_serve_options, take_options
+    """Run the command line; the exit status (0 ok, 1 errors found, 2 usage).
+
+    Options come before CONFIG, or right after it when serving (inetd.conf
+    style: `scgi-bootmenu CONFIG --stderr syslog`).
+    """
+    from ..options import SERVE_OPTIONS_HELP, UsageError, take_options
 
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
-        out.write(f"usage:\n{USAGE}\n")
+        out.write(f"usage:\n{USAGE}\n{_OPTIONS_HELP}{SERVE_OPTIONS_HELP}\n")
         return 0
     try:
-        options, rest = parse_serve_options(argv)
-        holder = _Cache()
-        rest = take_options(rest, {"--cache": ("cache", lambda name, text: text)}, holder)
+        options, known = _options()
+        rest = take_options(argv, known, options)
         if not rest or rest[0].startswith("-"):
             raise UsageError(f"unknown option {rest[0]!r}" if rest else "CONFIG is missing")
-        config_path, command, args = rest[0], rest[1] if len(rest) > 1 else None, rest[2:]
-        cache = config_path + ".cache" if holder.cache is None else holder.cache
-        if command is None:
+        config_path, rest = rest[0], rest[1:]
+        if rest and rest[0].startswith("-"):
+            rest = take_options(rest, known, options)
+            if rest:
+                raise UsageError(f"unexpected {rest[0]!r}")
+        cache = config_path + ".cache" if options.cache is None else options.cache
+        if not rest:
             return _serve(config_path, cache, options)
+        command, args = rest[0], rest[1:]
         handler = _COMMANDS.get(command)
         if handler is None:
             raise UsageError(f"unknown command {command!r}")
@@ -56,11 +80,24 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         return 2
 
 
+_OPTIONS_HELP = """options:
+  --cache PATH           the compiled-config cache (default CONFIG.cache; '' for none)
+  --script-name PREFIX   mount the app under PREFIX (SCRIPT_NAME)
+"""
+
+
 def _serve(config_path: str, cache: str, options) -> int:
-    from ..wsgi import run_app
+    """Serve one request on fds 0/1, or resident on a listening socket.
+
+    The log is opened first: under inetd fd 2 is the client socket.
+    """
+    from ..logsink import open_log
+    from ..wsgi import serve_app
+
+    errors = open_log(options.stderr)
     from .app import make_app
 
-    return run_app(make_app(config_path, cache), options=options) or 0
+    return serve_app(make_app(config_path, cache), errors, script_name=options.script_name, options=options)
 
 
 def _load(config_path: str, cache: str | None, err: TextIO):
