@@ -255,8 +255,8 @@ def test_missing_state_database_gives_503(tmp_path):
 
 def test_locked_state_database(tmp_path):
     """Under a held write lock: a machine with a one-shot mark gets 503 (never
-    a menu without its mark); one without a mark gets its menu (reads do not
-    wait in WAL mode) and the lost inventory update is logged."""
+    a menu without its mark); one without a mark never touches SQLite, gets
+    its menu, and is in the inventory once the queue is folded."""
     import sqlite3
 
     path = write_config(tmp_path, timeout=0.05)
@@ -266,13 +266,50 @@ def test_locked_state_database(tmp_path):
     try:
         response = make_testapp(path).get(f"/boot.ipxe?mac={MAC}", status=503, expect_errors=True)
         assert "locked" in response.errors and response.errors.count("\n") == 1
-        response = make_testapp(path).get("/boot.ipxe?mac=52:54:00:00:00:07", expect_errors=True)
+        response = make_testapp(path).get("/boot.ipxe?mac=52:54:00:00:00:07")
         assert "choose --default local" in response.text
-        assert response.errors.startswith("scgi-bootmenu: inventory not updated: ") and "locked" in response.errors
     finally:
         holder.execute("ROLLBACK")
     assert "\ngoto install\n" in make_testapp(path).get(f"/boot.ipxe?mac={MAC}").text
-    assert [host["mac"] for host in State(str(tmp_path / "state.sqlite")).hosts()] == [MAC]
+    hosts = State(str(tmp_path / "state.sqlite")).hosts()
+    assert sorted((host["mac"], host["entry"]) for host in hosts) == [("52:54:00:00:00:07", "local"), (MAC, "install")]
+
+
+def test_mark_flags_follow_the_marks(tmp_path):
+    from scgi_inetd.bootmenu.state import may_have_mark
+
+    path = write_config(tmp_path, RULES)
+    state_path = str(tmp_path / "state.sqlite")
+    state = State(state_path)
+    assert not may_have_mark(state_path, MAC)
+    state.set_mark(MAC, "install", False)
+    assert may_have_mark(state_path, MAC)
+    make_testapp(path).get(f"/boot.ipxe?mac={MAC}")
+    assert not may_have_mark(state_path, MAC) and state.peek(MAC) is None
+    state.set_mark(MAC, "install", True)
+    make_testapp(path).get(f"/boot.ipxe?mac={MAC}")
+    assert may_have_mark(state_path, MAC)
+    make_testapp(path).get(f"/done?mac={MAC}")
+    assert not may_have_mark(state_path, MAC)
+    state.set_mark(MAC, "install", True)
+    (tmp_path / "state.sqlite.marks" / MAC.replace(":", "-")).unlink()  # as after a crash
+    state.sync_flags()
+    assert may_have_mark(state_path, MAC)
+
+
+def test_inventory_queue_is_folded_when_big(tmp_path, monkeypatch):
+    from scgi_inetd.bootmenu import state as state_module
+
+    path = write_config(tmp_path)
+    monkeypatch.setattr(state_module, "FOLD_AT", 120)
+    app = make_testapp(path)
+    for i in range(6):
+        app.get(f"/boot.ipxe?mac=52:54:00:00:01:{i:02x}")
+    assert (tmp_path / "state.sqlite.seen").stat().st_size <= 120
+    import sqlite3
+
+    count = sqlite3.connect(tmp_path / "state.sqlite").execute("SELECT count(*) FROM hosts").fetchone()[0]
+    assert count >= 3
 
 
 def test_other_methods_and_paths(app):

@@ -37,18 +37,23 @@ def imported(path, url_path, query="", cookie=""):
     return set(out.split())
 
 
-@pytest.mark.parametrize("url_path, query, cookie, state", [
-    ("/boot.ipxe", "", "", False),
-    ("/files/preseed", f"mac={MAC}", "", False),
-    ("/boot.ipxe", f"mac={MAC}&uuid=12345678-1234-5678-9abc-def012345678", "", True),
-    ("/pxelinux.cfg/default", "", "_Syslinux_BOOTIF=01-52-54-00-12-34-56", True),
+@pytest.mark.parametrize("url_path, query, cookie, marked, sqlite", [
+    ("/boot.ipxe", "", "", False, False),
+    ("/files/preseed", f"mac={MAC}", "", False, False),
+    ("/boot.ipxe", f"mac={MAC}&uuid=12345678-1234-5678-9abc-def012345678", "", False, False),
+    ("/pxelinux.cfg/default", "", "_Syslinux_BOOTIF=01-52-54-00-12-34-56", False, False),
+    ("/boot.ipxe", f"mac={MAC}", "", True, True),
+    ("/pxelinux.cfg/default", "", "_Syslinux_BOOTIF=01-52-54-00-12-34-56", True, True),
+    ("/boot.ipxe", "mac=52:54:00:00:00:99", "", True, False),  # another machine's mark
 ])
-def test_request_imports(tmp_path, url_path, query, cookie, state):
+def test_request_imports(tmp_path, url_path, query, cookie, marked, sqlite):
     path = write_config(tmp_path)
     assert main([str(path), "check"]) == 0  # fresh cache: no TOML parsing
+    if marked:
+        assert main([str(path), "next", MAC, "install"]) == 0
     modules = imported(path, url_path, query, cookie)
     assert not modules & NEVER, modules & NEVER
-    assert ("_sqlite3" in modules) == state
+    assert ("_sqlite3" in modules) == sqlite
 
 
 def test_stale_cache_parses_toml(tmp_path):

@@ -9,7 +9,8 @@ Endpoints (all GET, all text/plain with Cache-Control: no-store):
 
 Per request this imports only the modules it needs: the config comes from the
 marshal cache (tomllib only when the file changed), and `_sqlite3` is loaded
-only for requests that touch the state (an identified machine, /done).
+only for a machine that may have a mark, for /done, and to fold the
+inventory queue (state.py).
 """
 
 from __future__ import annotations
@@ -97,22 +98,38 @@ class BootMenuApp:
         if name != "default" and not menus.has_rule(config, machine):
             # No rule for this machine: 404 sends PXELINUX on to its next
             # name and finally to `default`, unless a mark is waiting.
-            if "mac" not in machine or self.state(config).peek(machine["mac"]) is None:
+            from . import state
+
+            if "mac" not in machine or not state.may_have_mark(config["state"], machine["mac"]):
+                return 404, "no rule for this machine\n", []
+            state.require(config["state"])
+            if self.state(config).peek(machine["mac"]) is None:
                 return 404, "no rule for this machine\n", []
         return 200, pxelinux.render(self.menu(config, environ, machine, "pxelinux")), []
 
     def menu(self, config: dict, environ: dict, machine: ident.Identity, via: str) -> menus.Menu:
         """The machine's menu; for a known MAC, its mark applied, and its
-        inventory row queued to be written once the menu is sent."""
+        inventory line queued to be written once the menu is sent."""
+        from . import state
+
         menu = menus.resolve(config, machine)
         if "mac" in machine:
-            state = self.state(config)
-            forced = state.take_mark(machine["mac"], config["entries"])
+            state.require(config["state"])
+            forced = None
+            if state.may_have_mark(config["state"], machine["mac"]):
+                forced = self.state(config).take_mark(machine["mac"], config["entries"])
             if forced is not None:
                 menu = menus.resolve(config, machine, forced)
             entry = forced or menu["default"]
-            environ["scgi_bootmenu.after"] = lambda: state.record(machine, entry, via)
+            environ["scgi_bootmenu.after"] = lambda: self.record(config, machine, entry, via)
         return menu
+
+    def record(self, config: dict, machine: ident.Identity, entry: str, via: str) -> None:
+        """Queue the inventory line; fold the queue into the database when big."""
+        from . import state
+
+        if state.append_seen(config["state"], machine, entry, via) > state.FOLD_AT:
+            self.state(config).fold_seen()
 
     def file(self, config: dict, environ: dict, name: str) -> tuple[int, str, list]:
         if name not in config["files"]:
@@ -152,7 +169,7 @@ class _Body:
 
         try:
             self._after()
-        except StateError as exc:
+        except (StateError, OSError) as exc:
             self._errors.write(f"scgi-bootmenu: inventory not updated: {exc}\n")
 
 

@@ -158,6 +158,7 @@ def _init(config_path: str, cache: str, args: list[str], out: TextIO, err: TextI
     state = config and _state(config, err, create=True)
     if not state:
         return 1
+    state.sync_flags()
     out.write(f"state database ready: {config['state']}\n")
     return 0
 
@@ -218,6 +219,7 @@ def _hosts(config_path: str, cache: str, args: list[str], out: TextIO, err: Text
         return 1
     columns = ("mac", "uuid", "ip", "hostname", "entry", "seen", "via", "mark")
     rows = [columns]
+    state.sync_flags()
     for host in state.hosts():
         seen = host.get("seen")
         host["seen"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seen)) if seen else "-"
