@@ -49,6 +49,8 @@ class BootMenuApp:
         headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"),
                    ("Content-Length", str(len(data)))] + extra
         start_response(f"{status} {_REASONS[status]}", headers)
+        # menu() leaves the deferred inventory write under an app-private key
+        # (PEP 3333 allows those); it runs from the body's close().
         after = environ.pop("scgi_bootmenu.after", None)
         return _Body(data, after, environ) if after else [data]
 
