@@ -54,7 +54,7 @@ def test_headers(app):
 def test_chain_back_without_identity(app):
     text = app.get("/boot.ipxe").text
     assert text.startswith("#!ipxe\nchain boot.ipxe?")
-    for setting in ("${net0/mac}", "${uuid}", "${serial:uristring}", "${hostname:uristring}", "${buildarch}",
+    for setting in ("mac=${net0/mac:hexhyp}&", "${uuid}", "${serial:uristring}", "${hostname:uristring}", "${buildarch}",
                     "${platform}", "${manufacturer:uristring}", "${product:uristring}"):
         assert setting in text
     assert "http" not in text  # relative: nginx's $host drops the port

@@ -163,4 +163,4 @@ def test_any_request_values_render_safely(params):
 def test_chain_back_is_well_formed():
     script = ipxe.chain_back()
     assert script.startswith("#!ipxe\n") and script.count("\n") == 2
-    assert "${serial:uristring}" in script and "${net0/mac}" in script
+    assert "${serial:uristring}" in script and "mac=${net0/mac:hexhyp}&" in script

@@ -37,7 +37,7 @@ def test_one_shot_chain_back_under_a_script_name(tmp_path):
     path = write_config(tmp_path)
     argv = python_cmd("scgi-bootmenu", "--script-name", "/netboot", str(path))
     response = call_exec(argv, uri="/netboot/boot.ipxe", env=child_env(), timeout=20)
-    assert response.status == 200 and response.body.startswith(b"#!ipxe\nchain boot.ipxe?mac=${net0/mac}")
+    assert response.status == 200 and response.body.startswith(b"#!ipxe\nchain boot.ipxe?mac=${net0/mac:hexhyp}&")
     assert call_exec(argv, uri="/elsewhere/boot.ipxe", env=child_env(), timeout=20).status == 404
 
 

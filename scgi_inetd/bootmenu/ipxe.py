@@ -78,12 +78,16 @@ def chain_back() -> str:
 
     It fetches the same URL again (relative: nginx's `$host` drops the port,
     and iPXE resolves it against the script's own URL) with what iPXE knows
-    about the machine. String settings use `:uristring` (serial numbers with
-    spaces would otherwise break the URL); the app still validates them all.
+    about the machine. The MAC goes as `:hexhyp` (aa-bb-..): measured with
+    the Debian iPXE ROM, a relative URL holding `${net0/mac}`'s colons is
+    parsed as having a scheme ("boot.ipxe?mac=52:...") and the chain fails
+    with "Operation not supported". String settings use `:uristring` (serial
+    numbers with spaces would otherwise break the URL); the app still
+    validates every value.
     """
     return (
         "#!ipxe\n"
-        "chain boot.ipxe?mac=${net0/mac}&uuid=${uuid}&ip=${net0/ip}"
+        "chain boot.ipxe?mac=${net0/mac:hexhyp}&uuid=${uuid}&ip=${net0/ip}"
         "&buildarch=${buildarch}&platform=${platform}&hostname=${hostname:uristring}"
         "&serial=${serial:uristring}&manufacturer=${manufacturer:uristring}"
         "&product=${product:uristring}\n"
