@@ -13,7 +13,7 @@ import sys
 from .cgi_env import operator_environ
 from .cgi_exec import CgiConfig, serve_connection
 from .logsink import open_log
-from .options import SERVE_OPTIONS_HELP, ServeOptions, UsageError, parse_serve_options, take_options
+from .options import SERVE_OPTIONS, SERVE_OPTIONS_HELP, ServeOptions, UsageError, take_options, text_value
 
 USAGE = f"""\
 usage: scgi-run [OPTIONS] DIR/              run the script SCRIPT_FILENAME names, inside DIR
@@ -27,12 +27,13 @@ options:
 """
 
 
-class CgiOptions:
-    """The options of scgi-run itself (the shared ones are in ServeOptions)."""
+class CgiOptions(ServeOptions):
+    """The shared serving options and scgi-run's own."""
 
     __slots__ = ("env", "pass_env", "fix_status", "timeout")
 
     def __init__(self) -> None:
+        super().__init__()
         self.env: list[tuple[str, str]] = []
         self.pass_env: list[str] = []
         self.fix_status = False
@@ -58,7 +59,7 @@ def _seconds(name: str, text: str) -> float:
 
 _CGI = {
     "--env": ("env", _assignment),
-    "--pass-env": ("pass_env", lambda name, text: text),
+    "--pass-env": ("pass_env", text_value),
     "--timeout": ("timeout", _seconds),
 }
 
@@ -66,53 +67,33 @@ _CGI = {
 _FLAGS = ("--fix-status",)
 
 
-def _split_options(argv: list[str]) -> tuple[list[str], list[str]]:
-    """scgi-run's own options, and the rest (shared options, which all take a value, and positionals)."""
-    mine: list[str] = []
-    index = 0
-    while index < len(argv):
-        arg = argv[index]
-        if arg == "--" or not arg.startswith("-") or arg == "-":
-            break
-        name, equals, _ = arg.partition("=")
-        width = 1 if equals or name in _FLAGS else 2
-        if name in _CGI or name in _FLAGS:
-            mine += argv[index : index + width]
-            del argv[index : index + width]
-        else:
-            index += width
-    return mine, argv
-
-
-def parse_arguments(argv: list[str]) -> tuple[CgiOptions, ServeOptions, list[str]]:
-    """The CGI options, the shared serving options and the positional arguments."""
-    mine, others = _split_options(list(argv))
+def parse_arguments(argv: list[str]) -> tuple[CgiOptions, list[str]]:
+    """The options (shared and scgi-run's own) and the positional arguments."""
     options = CgiOptions()
-    take_options(mine, _CGI, options, flags=_FLAGS)
-    serve_options, rest = parse_serve_options(others)
+    rest = take_options(argv, {**SERVE_OPTIONS, **_CGI}, options, flags=_FLAGS)
     if rest and rest[0] == "--":
         rest = rest[1:]
     elif rest and rest[0].startswith("-") and rest[0] != "-":
         raise UsageError(f"unknown option {rest[0]!r}")
-    return options, serve_options, rest
+    return options, rest
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        options, serve_options, positionals = parse_arguments(argv)
+        options, positionals = parse_arguments(argv)
         if not positionals:
             raise UsageError("name a directory (ending in '/') or a script")
-        config = make_config(options, serve_options, positionals)
+        config = make_config(options, positionals)
     except UsageError as error:
         sys.stderr.write(f"scgi-run: {error}\n{USAGE}")
         return 2
     try:
-        listen_fd = find_listener(serve_options)
+        listen_fd = find_listener(options)
     except (OSError, ValueError) as error:
         sys.stderr.write(f"scgi-run: cannot listen: {error}\n")
         return 1
-    open_log(serve_options.stderr)
+    open_log(options.stderr)
     if listen_fd is None:
         return serve_connection(config)
     from .resident import serve
@@ -120,21 +101,21 @@ def main(argv: list[str] | None = None) -> int:
     return serve(
         listen_fd,
         lambda: serve_connection(config),
-        max_children=serve_options.max_children,
-        idle_timeout=serve_options.idle_timeout,
-        grace=serve_options.grace,
+        max_children=options.max_children,
+        idle_timeout=options.idle_timeout,
+        grace=options.grace,
     )
 
 
-def make_config(options: CgiOptions, serve_options: ServeOptions, positionals: list[str]) -> "CgiConfig":
+def make_config(options: CgiOptions, positionals: list[str]) -> "CgiConfig":
     """The CgiConfig for these arguments; a missing DIR or SCRIPT is a UsageError."""
     target = positionals[0]
     common = {
         "operator_env": operator_environ(dict(options.env), tuple(options.pass_env)),
         "timeout": options.timeout,
         "fix_status": options.fix_status,
-        "header_timeout": serve_options.header_timeout,
-        "max_header": serve_options.max_header,
+        "header_timeout": options.header_timeout,
+        "max_header": options.max_header,
     }
     if target.endswith("/"):
         if len(positionals) > 1:

@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
 from .protocol import DEFAULT_MAX_HEADER
 from .reader import DEFAULT_HEADER_TIMEOUT
 
-__all__ = ["SERVE_OPTIONS_HELP", "ServeOptions", "UsageError", "parse_serve_options", "take_options"]
+__all__ = ["SERVE_OPTIONS", "SERVE_OPTIONS_HELP", "ServeOptions", "UsageError", "parse_serve_options",
+           "take_options", "text_value"]
 
 SERVE_OPTIONS_HELP = """serving options:
   --stderr PATH|syslog   where the gateway's and the program's stderr go (default /dev/null)
@@ -59,13 +60,17 @@ def _number(kind: type, minimum: float):
     return convert
 
 
-def _text(name: str, text: str) -> str:
+def text_value(name: str, text: str) -> str:
+    """Converter for an option whose value is any string."""
     return text
 
 
-_SERVE = {
-    "--stderr": ("stderr", _text),
-    "--listen": ("listen", _text),
+# Option name -> (ServeOptions attribute, converter). A front-end with options of
+# its own subclasses ServeOptions and passes {**SERVE_OPTIONS, **its own} to
+# take_options, so one pass parses both.
+SERVE_OPTIONS = {
+    "--stderr": ("stderr", text_value),
+    "--listen": ("listen", text_value),
     "--max-children": ("max_children", _number(int, 1)),
     "--idle-timeout": ("idle_timeout", _number(float, 0)),
     "--grace": ("grace", _number(float, 0)),
@@ -115,4 +120,4 @@ def take_options(argv: Sequence[str], known: dict, target: object, flags: Sequen
 def parse_serve_options(argv: Sequence[str]) -> tuple[ServeOptions, list[str]]:
     """Pull the shared serving options out of `argv`; return them and the rest."""
     options = ServeOptions()
-    return options, take_options(argv, _SERVE, options)
+    return options, take_options(argv, SERVE_OPTIONS, options)

@@ -68,14 +68,17 @@ def bind_listener(address: str) -> int:
     import socket
 
     if address.startswith("unix:"):
+        # Bound under a temporary name and renamed once listening, so the path
+        # never names a socket that refuses connections (nor a stale one).
         path = address[5:]
+        if os.path.exists(path) and not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise ValueError(f"{path} exists and is not a socket")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            if stat.S_ISSOCK(os.lstat(path).st_mode):
-                os.unlink(path)
-        except FileNotFoundError:
-            pass
-        sock.bind(path)
+        temporary = f"{path}.{os.getpid()}.tmp"
+        sock.bind(temporary)
+        sock.listen(LISTEN_BACKLOG)
+        os.rename(temporary, path)
+        return sock.detach()
     else:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():

@@ -12,8 +12,7 @@ answered (500) in one-shot mode, so nginx does not wait for a timeout.
 import os
 import sys
 
-from .options import _SERVE as SERVE_OPTIONS
-from .options import SERVE_OPTIONS_HELP, ServeOptions, UsageError, take_options
+from .options import SERVE_OPTIONS, SERVE_OPTIONS_HELP, ServeOptions, UsageError, take_options, text_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
@@ -50,11 +49,7 @@ class WsgiOptions(ServeOptions):
         self.help = False
 
 
-def _text(name: str, text: str) -> str:
-    return text
-
-
-_OPTIONS = {**SERVE_OPTIONS, "--script-name": ("script_name", _text), "--chdir": ("chdir", _text)}
+_OPTIONS = {**SERVE_OPTIONS, "--script-name": ("script_name", text_value), "--chdir": ("chdir", text_value)}
 _FLAGS = ("--help",)
 
 

@@ -148,12 +148,12 @@ def test_cli_refuses(argv, message, capsys):
 
 
 def test_cli_options_before_positionals():
-    options, serve, rest = parse_arguments(
+    options, rest = parse_arguments(
         ["--env", "A=1", "--stderr", "/x", "--fix-status", "--timeout=2.5", "--pass-env", "HOME",
          "--max-children", "3", "script", "--env", "B=2"])
     assert options.env == [("A", "1")] and options.pass_env == ["HOME"]
     assert options.fix_status and options.timeout == 2.5
-    assert serve.stderr == "/x" and serve.max_children == 3
+    assert options.stderr == "/x" and options.max_children == 3
     assert rest == ["script", "--env", "B=2"]
     with pytest.raises(UsageError):
         parse_arguments(["--timeout"])
