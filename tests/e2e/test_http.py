@@ -65,7 +65,7 @@ def test_single_script_mode(web: Stack) -> None:
 def test_ten_mebibyte_post_is_echoed_intact(web: Stack) -> None:
     require_frontend("scgi-run")
     body = os.urandom(10 * 1024 * 1024)
-    answer = web.request("/cgi-bin/echo.py", method="POST", body=body,
+    answer = web.request("/cgi-bin/echo-all.sh", method="POST", body=body,
                          headers={"Content-Type": "application/octet-stream"}, timeout=60)
     assert answer.status == 200, answer.body[:200]
     assert len(answer.body) == len(body)
