@@ -331,14 +331,15 @@ class Nginx(Server):
         return [dict(zip(ACCESS_FIELDS, line.split("\t"))) for line in lines]
 
     def wait_access(self, match: Callable[[dict[str, str]], bool], count: int = 1,
-                    timeout: float = 5.0) -> list[dict[str, str]]:
-        """Access-log entries for which `match` holds, once there are `count` of them.
+                    timeout: float = 5.0, since: int = 0) -> list[dict[str, str]]:
+        """Access-log entries from line `since` for which `match` holds, once
+        there are `count` of them.
 
         nginx writes the line after the response has gone out: poll for it.
         """
         deadline = time.monotonic() + timeout
         while True:
-            found = [entry for entry in self.access() if match(entry)]
+            found = [entry for entry in self.access()[since:] if match(entry)]
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             time.sleep(0.02)

@@ -84,6 +84,7 @@ class Stack:
     paths: dict[str, str]
     nginx: stack.Nginx
     inetd: stack.Inetd
+    last_request: int = 0  # access-log lines before the latest request()
 
     def path(self, system_path: str) -> Path:
         """Where a path of the examples (/run/scgi/..., /srv/...) lives here."""
@@ -91,6 +92,7 @@ class Stack:
 
     def request(self, path: str, *, method: str = "GET", body: bytes | None = None,
                 headers: dict[str, str] | None = None, timeout: float = 30.0) -> Response:
+        self.last_request = len(self.nginx.access())
         connection = http.client.HTTPConnection("127.0.0.1", self.nginx.port, timeout=timeout)
         try:
             connection.request(method, path, body=body, headers=headers or {})
@@ -101,6 +103,7 @@ class Stack:
 
     def raw(self, data: bytes, timeout: float = 10.0) -> bytes:
         """Send raw bytes to nginx and return all it answers (hostile requests)."""
+        self.last_request = len(self.nginx.access())
         with socket.create_connection(("127.0.0.1", self.nginx.port), timeout=timeout) as conn:
             conn.sendall(data)
             chunks = []

@@ -17,8 +17,8 @@ from tests.e2e.conftest import Stack, require_frontend
 
 
 def upstream_of(web: Stack, uri: str) -> str:
-    """Which socket nginx passed `uri` to, from the access log ('-' for none)."""
-    entries = web.nginx.wait_access(lambda entry: entry["uri"] == uri)
+    """Which socket nginx passed the latest request for `uri` to ('-' for none)."""
+    entries = web.nginx.wait_access(lambda entry: entry["uri"] == uri, since=web.last_request)
     assert entries, f"{uri} not in the access log"
     return entries[-1]["upstream"]
 
