@@ -26,7 +26,7 @@ USAGE = __doc__.split("\n\n")[1]
 def _options():
     """The serving options plus --cache and --script-name (built lazily: the
     options module is small, but only serving and the CLI need it)."""
-    from ..options import _SERVE, ServeOptions
+    from ..options import SERVE_OPTIONS, ServeOptions
 
     class BootMenuOptions(ServeOptions):
         __slots__ = ("cache", "script_name")
@@ -39,7 +39,7 @@ def _options():
     def text(name: str, value: str) -> str:
         return value
 
-    known = {**_SERVE, "--cache": ("cache", text), "--script-name": ("script_name", text)}
+    known = {**SERVE_OPTIONS, "--cache": ("cache", text), "--script-name": ("script_name", text)}
     return BootMenuOptions(), known
 
 
