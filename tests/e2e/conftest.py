@@ -1,0 +1,301 @@
+"""Fixtures for the end-to-end suite: a real nginx and a real super-server.
+
+The stack is examples/nginx.conf and inetd.conf.example as written, with
+their system paths moved into a private directory (examples/stack/stack.py
+does the rewriting and the process control). The programs inetd starts are
+`sys.executable` plus the checkout's bin/ scripts, with PYTHONPATH from
+tests.support.child_env(); inetd -E passes that environment on.
+
+Programs missing: the test fails when CI is set, and skips elsewhere.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, child_env
+
+_spec = importlib.util.spec_from_file_location("scgi_stack", REPO / "examples/stack/stack.py")
+stack = importlib.util.module_from_spec(_spec)
+sys.modules["scgi_stack"] = stack
+_spec.loader.exec_module(stack)
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: drives a real nginx and a real super-server")
+    config.addinivalue_line("markers", "qemu: boots a real iPXE client in QEMU")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def unavailable(reason: str) -> None:
+    """Fail under CI (the suite must run there), skip with the reason elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def require_programs(*names: str) -> None:
+    missing = stack.missing_programs(names)
+    if missing:
+        unavailable("; ".join(missing))
+
+
+def require_frontend(*names: str) -> None:
+    """Front-ends are drives through their bin/ scripts only."""
+    missing = [name for name in names if not (REPO / "bin" / name).exists()]
+    if missing:
+        unavailable(f"bin/{', bin/'.join(missing)} not in this checkout")
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+@dataclass
+class Stack:
+    """The running stack: nginx, inetd, the private paths, and an HTTP client."""
+
+    root: Path
+    paths: dict[str, str]
+    nginx: stack.Nginx
+    inetd: stack.Inetd
+    last_request: int = 0  # access-log lines before the latest request()
+
+    def path(self, system_path: str) -> Path:
+        """Where a path of the examples (/run/scgi/..., /srv/...) lives here."""
+        return Path(stack.rewrite(system_path, self.paths))
+
+    def request(self, path: str, *, method: str = "GET", body: bytes | None = None,
+                headers: dict[str, str] | None = None, timeout: float = 30.0) -> Response:
+        self.last_request = len(self.nginx.access())
+        connection = http.client.HTTPConnection("127.0.0.1", self.nginx.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            answer = connection.getresponse()
+            return Response(answer.status, answer.headers, answer.read())
+        finally:
+            connection.close()
+
+    def raw(self, data: bytes, timeout: float = 10.0) -> bytes:
+        """Send raw bytes to nginx and return all it answers (hostile requests)."""
+        self.last_request = len(self.nginx.access())
+        with socket.create_connection(("127.0.0.1", self.nginx.port), timeout=timeout) as conn:
+            conn.sendall(data)
+            chunks = []
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def upstream_errors(self, since: int = 0) -> list[str]:
+        """nginx warnings and errors about the upstream (protocol errors, resets).
+
+        Buffering a large body to a temporary file is a [warn] that says
+        nothing about the upstream's behaviour: left out.
+        """
+        return [line for line in self.nginx.errors(since)
+                if "upstream" in line and "buffered to a temporary file" not in line]
+
+
+# Test-only scripts next to the examples' ones in the CGI directory.
+NO_STATUS_SCRIPT = """#!/bin/sh
+# No Status line: SCGI requires one; --fix-status adds it.
+printf 'Content-Type: text/plain\\r\\nX-Script: nostatus\\r\\n\\r\\nno status line\\n'
+"""
+# nginx does not read the response while it still has request body to send:
+# a script that echoes as it reads deadlocks once the unix socket's buffers
+# fill (about 200 KB, measured with nginx 1.22). Read everything, then answer.
+ECHO_ALL_SCRIPT = """#!/bin/sh
+body=$(mktemp)
+trap 'rm -f "$body"' EXIT
+head -c "${CONTENT_LENGTH:-0}" > "$body"
+printf 'Status: 200 OK\\r\\nContent-Type: application/octet-stream\\r\\nContent-Length: %s\\r\\n\\r\\n' "${CONTENT_LENGTH:-0}"
+cat "$body"
+"""
+OUTSIDE_SCRIPT = """#!/bin/sh
+printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nOUTSIDE-THE-CGI-DIRECTORY\\n'
+"""
+
+# Locations the tests add to examples/nginx.conf's server block.
+EXTRA_LOCATIONS = """
+    # Test only: room for 300 KiB of request headers, so that the front-end's
+    # own limit (256 KiB) is what refuses them under /big/.
+    large_client_header_buffers 16 64k;
+    location /big/ {
+        include scgi_params;
+        scgi_pass unix:/run/scgi/hello.sock;
+    }
+
+    # Test only: marker URLs the QEMU machines fetch (found in the access log).
+    location /marker/ {
+        return 200 "marker\\n";
+    }
+
+    # Test only: the trivial responder, proving the stack without front-ends.
+    location = /trivial {
+        include scgi_params;
+        scgi_pass unix:/run/scgi/trivial.sock;
+    }
+
+    # Test only: scgi-run --fix-status on the same directory.
+    location ~ ^/fixed/(?<fixed_script>[^/]+)$ {
+        include scgi_params;
+        scgi_param SCRIPT_FILENAME /srv/scgi/cgi-bin/$fixed_script;
+        scgi_param SCRIPT_NAME     /fixed/$fixed_script;
+        scgi_pass unix:/run/scgi/fixed.sock;
+    }
+
+    # Test only: the examples/systemd units under systemd-socket-activate.
+    location /activated {
+        include scgi_params;
+        fastcgi_split_path_info ^(/activated)(.*)$;
+        scgi_param SCRIPT_NAME $fastcgi_script_name;
+        scgi_param PATH_INFO   $fastcgi_path_info;
+        scgi_pass unix:/run/scgi-activate/hello.sock;
+    }
+    location /activated-resident {
+        include scgi_params;
+        fastcgi_split_path_info ^(/activated-resident)(.*)$;
+        scgi_param SCRIPT_NAME $fastcgi_script_name;
+        scgi_param PATH_INFO   $fastcgi_path_info;
+        scgi_pass unix:/run/scgi-activate/resident.sock;
+    }
+"""
+
+
+def private_paths(root: Path) -> dict[str, str]:
+    """The examples' system paths and where the test stack keeps them."""
+    return {
+        "/run/scgi/": f"{root}/run/",
+        "/run/scgi-activate/": f"{root}/arun/",
+        "/var/log/scgi/": f"{root}/log/",
+        "/srv/scgi/cgi-bin/": f"{root}/cgi-bin/",
+        "/srv/scgi/hello_wsgi.py": str(REPO / "examples/hello_wsgi.py"),
+        "/srv/scgi/bootmenu.toml": f"{root}/bootmenu.toml",
+        "/srv/netboot": f"{root}/netboot",
+    }
+
+
+def populate(root: Path, paths: dict[str, str]) -> None:
+    for key in ("/run/scgi/", "/run/scgi-activate/", "/var/log/scgi/", "/srv/scgi/cgi-bin/",
+                "/srv/netboot"):
+        Path(paths[key]).mkdir(parents=True, exist_ok=True)
+    cgi_bin = Path(paths["/srv/scgi/cgi-bin/"])
+    examples = REPO / "examples/cgi-bin"
+    for script in examples.iterdir() if examples.is_dir() else ():
+        shutil.copy2(script, cgi_bin / script.name)
+    for name, text in (("nostatus.sh", NO_STATUS_SCRIPT), ("echo-all.sh", ECHO_ALL_SCRIPT)):
+        (cgi_bin / name).write_text(text)
+        (cgi_bin / name).chmod(0o755)
+    outside = root / "outside.sh"
+    outside.write_text(OUTSIDE_SCRIPT)
+    outside.chmod(0o755)
+    (cgi_bin / "escape.sh").symlink_to(outside)
+    (cgi_bin / "subdir").mkdir()
+    netboot = Path(paths["/srv/netboot"])
+    (netboot / "index.txt").write_text("netboot files\n")
+    for name, source in (("lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0"),
+                         ("ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32")):
+        if os.path.exists(source):
+            os.symlink(source, netboot / name)
+
+
+def test_services(paths: dict[str, str]) -> list[stack.Service]:
+    """inetd lines the tests add to inetd.conf.example's."""
+    python = sys.executable
+    cgi_bin = paths["/srv/scgi/cgi-bin/"]
+    return [
+        stack.Service(stack.rewrite("/run/scgi/trivial.sock", paths),
+                      [python, "trivial", str(HERE / "trivial_handler.py")]),
+        stack.Service(stack.rewrite("/run/scgi/fixed.sock", paths),
+                      [python, "scgi-run", str(REPO / "bin/scgi-run"), "--fix-status",
+                       "--stderr", stack.rewrite("/var/log/scgi/fixed.log", paths), cgi_bin]),
+    ]
+
+
+def bootmenu(config: Path, *args: str) -> str:
+    """Run `scgi-bootmenu CONFIG ARGS` (init, next MAC ENTRY, ...); its output."""
+    done = subprocess.run([sys.executable, str(REPO / "bin/scgi-bootmenu"), str(config), *args],
+                          env=child_env(), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, f"scgi-bootmenu {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def e2e_stack(tmp_path_factory: pytest.TempPathFactory):
+    """nginx + openbsd-inetd serving the examples, for the whole session."""
+    require_programs("nginx", "inetd")
+    root = tmp_path_factory.mktemp("stack")
+    paths = private_paths(root)
+    populate(root, paths)
+    config = Path(paths["/srv/scgi/bootmenu.toml"])
+    config.write_text((HERE / "bootmenu-test.toml").read_text()
+                      .replace("@STATE@", str(root / "bootstate.sqlite")))
+    if (REPO / "bin/scgi-bootmenu").exists():
+        bootmenu(config, "init")
+    services = stack.example_inetd_services(paths, sys.executable) + test_services(paths)
+    inetd = stack.Inetd(root, services, env=child_env())
+    nginx = None
+    try:
+        inetd.start()
+        for attempt in range(3):
+            port = stack.free_port()
+            block = stack.example_server_block(port, paths, stack.rewrite(EXTRA_LOCATIONS, paths))
+            (root / "nginx").mkdir(exist_ok=True)
+            nginx = stack.Nginx(root / "nginx", block, port)
+            try:
+                nginx.start()
+                break
+            except stack.StartError:
+                nginx.stop()
+                if attempt == 2 or "Address already in use" not in stack.tail(nginx.error_log):
+                    raise
+        yield Stack(root, paths, nginx, inetd)
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        inetd.stop()
+
+
+@pytest.fixture
+def web(e2e_stack: Stack):
+    """The session stack, checking that the test left no upstream errors in nginx's log."""
+    offset = e2e_stack.nginx.error_offset()
+    yield e2e_stack
+    errors = e2e_stack.upstream_errors(offset)
+    assert not errors, "nginx logged upstream errors:\n" + "\n".join(errors)
+
+
+def wait_no_children(server: stack.Server, timeout: float = 10.0,
+                     exclude: set[int] = frozenset()) -> list[int]:
+    """Wait until the server has no child processes but `exclude`; return the others."""
+    deadline = time.monotonic() + timeout
+    while True:
+        children = [pid for pid in server.children() if pid not in exclude]
+        if not children or time.monotonic() > deadline:
+            return children
+        time.sleep(0.05)
