@@ -42,6 +42,8 @@ PACKAGES = {
     "socat": "socat",
     "qemu-system-x86_64": "qemu-system-x86",
     "perl": "perl",
+    "dnsmasq": "dnsmasq-base",
+    "dhcpd": "isc-dhcp-server",
 }
 
 # Searched in this order; Debian keeps daemons in sbin, outside a user's PATH.
