@@ -44,6 +44,7 @@ PACKAGES = {
     "perl": "perl",
     "dnsmasq": "dnsmasq-base",
     "dhcpd": "isc-dhcp-server",
+    "xinetd": "xinetd (it conflicts with openbsd-inetd; .ci/run extracts its binary instead)",
 }
 
 # Searched in this order; Debian keeps daemons in sbin, outside a user's PATH.
