@@ -42,6 +42,9 @@ PACKAGES = {
     "socat": "socat",
     "qemu-system-x86_64": "qemu-system-x86",
     "perl": "perl",
+    "dnsmasq": "dnsmasq-base",
+    "dhcpd": "isc-dhcp-server",
+    "xinetd": "xinetd (it conflicts with openbsd-inetd; .ci/run extracts its binary instead)",
 }
 
 # Searched in this order; Debian keeps daemons in sbin, outside a user's PATH.
@@ -331,14 +334,15 @@ class Nginx(Server):
         return [dict(zip(ACCESS_FIELDS, line.split("\t"))) for line in lines]
 
     def wait_access(self, match: Callable[[dict[str, str]], bool], count: int = 1,
-                    timeout: float = 5.0) -> list[dict[str, str]]:
-        """Access-log entries for which `match` holds, once there are `count` of them.
+                    timeout: float = 5.0, since: int = 0) -> list[dict[str, str]]:
+        """Access-log entries from line `since` for which `match` holds, once
+        there are `count` of them.
 
         nginx writes the line after the response has gone out: poll for it.
         """
         deadline = time.monotonic() + timeout
         while True:
-            found = [entry for entry in self.access() if match(entry)]
+            found = [entry for entry in self.access()[since:] if match(entry)]
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             time.sleep(0.02)

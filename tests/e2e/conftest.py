@@ -84,6 +84,7 @@ class Stack:
     paths: dict[str, str]
     nginx: stack.Nginx
     inetd: stack.Inetd
+    last_request: int = 0  # access-log lines before the latest request()
 
     def path(self, system_path: str) -> Path:
         """Where a path of the examples (/run/scgi/..., /srv/...) lives here."""
@@ -91,6 +92,7 @@ class Stack:
 
     def request(self, path: str, *, method: str = "GET", body: bytes | None = None,
                 headers: dict[str, str] | None = None, timeout: float = 30.0) -> Response:
+        self.last_request = len(self.nginx.access())
         connection = http.client.HTTPConnection("127.0.0.1", self.nginx.port, timeout=timeout)
         try:
             connection.request(method, path, body=body, headers=headers or {})
@@ -101,6 +103,7 @@ class Stack:
 
     def raw(self, data: bytes, timeout: float = 10.0) -> bytes:
         """Send raw bytes to nginx and return all it answers (hostile requests)."""
+        self.last_request = len(self.nginx.access())
         with socket.create_connection(("127.0.0.1", self.nginx.port), timeout=timeout) as conn:
             conn.sendall(data)
             chunks = []
@@ -122,6 +125,16 @@ class Stack:
 NO_STATUS_SCRIPT = """#!/bin/sh
 # No Status line: SCGI requires one; --fix-status adds it.
 printf 'Content-Type: text/plain\\r\\nX-Script: nostatus\\r\\n\\r\\nno status line\\n'
+"""
+# nginx does not read the response while it still has request body to send:
+# a script that echoes as it reads deadlocks once the unix socket's buffers
+# fill (about 200 KB, measured with nginx 1.22). Read everything, then answer.
+ECHO_ALL_SCRIPT = """#!/bin/sh
+body=$(mktemp)
+trap 'rm -f "$body"' EXIT
+head -c "${CONTENT_LENGTH:-0}" > "$body"
+printf 'Status: 200 OK\\r\\nContent-Type: application/octet-stream\\r\\nContent-Length: %s\\r\\n\\r\\n' "${CONTENT_LENGTH:-0}"
+cat "$body"
 """
 OUTSIDE_SCRIPT = """#!/bin/sh
 printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nOUTSIDE-THE-CGI-DIRECTORY\\n'
@@ -195,8 +208,9 @@ def populate(root: Path, paths: dict[str, str]) -> None:
     examples = REPO / "examples/cgi-bin"
     for script in examples.iterdir() if examples.is_dir() else ():
         shutil.copy2(script, cgi_bin / script.name)
-    (cgi_bin / "nostatus.sh").write_text(NO_STATUS_SCRIPT)
-    (cgi_bin / "nostatus.sh").chmod(0o755)
+    for name, text in (("nostatus.sh", NO_STATUS_SCRIPT), ("echo-all.sh", ECHO_ALL_SCRIPT)):
+        (cgi_bin / name).write_text(text)
+        (cgi_bin / name).chmod(0o755)
     outside = root / "outside.sh"
     outside.write_text(OUTSIDE_SCRIPT)
     outside.chmod(0o755)

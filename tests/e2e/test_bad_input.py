@@ -18,7 +18,7 @@ def status_of(answer: bytes) -> int:
 def test_header_too_large_for_nginx(web: Stack) -> None:
     """Beyond large_client_header_buffers nginx answers itself; nothing reaches inetd."""
     require_frontend("scgi-wsgi")
-    answer = web.raw(b"GET /hello HTTP/1.0\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+    answer = web.raw(b"GET /hello?too-big-for-nginx HTTP/1.0\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
     assert status_of(answer) in (400, 431), answer[:200]
 
 

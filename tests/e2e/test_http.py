@@ -17,10 +17,15 @@ from tests.e2e.conftest import Stack, require_frontend
 
 
 def upstream_of(web: Stack, uri: str) -> str:
-    """Which socket nginx passed `uri` to, from the access log ('-' for none)."""
-    entries = web.nginx.wait_access(lambda entry: entry["uri"] == uri)
+    """Which socket nginx passed the latest request for `uri` to ('-' for none)."""
+    entries = web.nginx.wait_access(lambda entry: entry["uri"] == uri, since=web.last_request)
     assert entries, f"{uri} not in the access log"
     return entries[-1]["upstream"]
+
+
+def assert_upstream(web: Stack, uri: str, socket_name: str) -> None:
+    upstream = upstream_of(web, uri)
+    assert upstream.endswith(f"/run/{socket_name}"), f"{uri} went to {upstream!r}"
 
 
 def test_wsgi_hello(web: Stack) -> None:
@@ -28,7 +33,7 @@ def test_wsgi_hello(web: Stack) -> None:
     answer = web.request("/hello")
     assert answer.status == 200, answer.text
     assert "hello" in answer.text.lower()
-    assert upstream_of(web, "/hello").endswith("/run/hello.sock")
+    assert_upstream(web, "/hello", "hello.sock")
 
 
 def test_cgi_directory_mode_with_query_string(web: Stack) -> None:
@@ -43,7 +48,7 @@ def test_cgi_directory_mode_with_query_string(web: Stack) -> None:
     assert "name: café" in lines
     assert "sum: 1 2" in lines
     assert "empty: " in lines
-    assert upstream_of(web, uri).endswith("/run/cgi.sock")
+    assert_upstream(web, uri, "cgi.sock")
 
 
 def test_shell_cgi_script_with_path_info(web: Stack) -> None:
@@ -59,13 +64,13 @@ def test_single_script_mode(web: Stack) -> None:
     answer = web.request("/hi?x=1")
     assert answer.status == 200, answer.text
     assert answer.text.splitlines()[:2] == ["Hello from sh", "QUERY_STRING=x=1"]
-    assert upstream_of(web, "/hi?x=1").endswith("/run/hi.sock")
+    assert_upstream(web, "/hi?x=1", "hi.sock")
 
 
 def test_ten_mebibyte_post_is_echoed_intact(web: Stack) -> None:
     require_frontend("scgi-run")
     body = os.urandom(10 * 1024 * 1024)
-    answer = web.request("/cgi-bin/echo.py", method="POST", body=body,
+    answer = web.request("/cgi-bin/echo-all.sh", method="POST", body=body,
                          headers={"Content-Type": "application/octet-stream"}, timeout=60)
     assert answer.status == 200, answer.body[:200]
     assert len(answer.body) == len(body)
@@ -105,7 +110,7 @@ def test_fix_status_adds_the_status_line(web: Stack) -> None:
     assert answer.status == 200, answer.text
     assert answer.text == "no status line\n"
     assert answer.headers["X-Script"] == "nostatus"
-    assert upstream_of(web, "/fixed/nostatus.sh").endswith("/run/fixed.sock")
+    assert_upstream(web, "/fixed/nostatus.sh", "fixed.sock")
     warnings = [line for line in web.nginx.log_lines(offset) if "upstream" in line]
     assert warnings == []
 
@@ -117,7 +122,7 @@ def test_resident_mode_behind_the_same_nginx(web: Stack) -> None:
         answer = web.request("/resident")
         assert answer.status == 200, answer.text
         assert "hello" in answer.text.lower()
-    assert upstream_of(web, "/resident").endswith("/run/resident.sock")
+    assert_upstream(web, "/resident", "resident.sock")
     residents = [pid for pid in web.inetd.children() if "resident" in cmdline(pid)]
     assert len(residents) == 1, "inetd wait: one resident process serves every request"
 

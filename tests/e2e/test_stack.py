@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 from tests.e2e.conftest import Stack, require_programs, stack, wait_no_children
+from scgi_inetd.client import call
 from tests.support import child_env
 
 
@@ -45,7 +47,6 @@ def test_stop_leaves_no_process_behind(tmp_path) -> None:
     slow = stack.Service(sock, ["/bin/sleep", "sleep", "60"])
     inetd = stack.Inetd(tmp_path, [slow], env=child_env())
     inetd.start()
-    import socket
     client = socket.socket(socket.AF_UNIX)
     client.connect(sock)
     stack.wait_until(lambda: inetd.children() != [], timeout=5, what="handler")
@@ -63,7 +64,6 @@ def test_socket_activate_runs_a_handler_per_connection(tmp_path) -> None:
     activator = stack.SocketActivate(tmp_path, service, accept=True, env=child_env())
     activator.start()
     try:
-        from scgi_inetd.client import call
         answer = call(f"unix:{service.socket}", uri="/x")
         assert answer.status == 200
         assert answer.body.startswith(b"method=GET")

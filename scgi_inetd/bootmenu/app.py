@@ -1,0 +1,180 @@
+"""The boot-menu WSGI app.
+
+Endpoints (all GET, all text/plain with Cache-Control: no-store):
+  /boot.ipxe           no identity: a script chaining back with iPXE's settings;
+                       with identity (?mac=...&uuid=...): that machine's menu
+  /pxelinux.cfg/NAME   PXELINUX configuration, per machine (name and cookies)
+  /files/NAME          a file template rendered for the machine (?mac=...)
+  /done?mac=...        the installer finished: clear an until-done mark
+
+Per request this imports only the modules it needs: the config comes from the
+marshal cache (tomllib only when the file changed), and `_sqlite3` is loaded
+only for a machine that may have a mark, for /done, and to fold the
+inventory queue (state.py).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds of import per request
+    from typing import Callable, Iterable
+
+from . import identity as ident
+from . import menu as menus
+from .loader import ConfigError, load
+from .query import parse_cookies, parse_query
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+
+PXELINUX_PREFIX = "/pxelinux.cfg/"
+FILES_PREFIX = "/files/"
+
+
+def _log(environ: dict, message: str) -> None:
+    """One line on wsgi.errors (the front-end points it at the log)."""
+    environ["wsgi.errors"].write(f"scgi-bootmenu: {message}\n")
+
+
+class BootMenuApp:
+    """The WSGI app for one config file; cheap to build, loads per request."""
+
+    def __init__(self, config_path: str, cache: str | None = None) -> None:
+        self.config_path = config_path
+        self.cache = config_path + ".cache" if cache is None else cache
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        status, body, extra = self.handle(environ)
+        data = body.encode("utf-8")
+        headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"),
+                   ("Content-Length", str(len(data)))] + extra
+        start_response(f"{status} {_REASONS[status]}", headers)
+        # menu() leaves the deferred inventory write under an app-private key
+        # (PEP 3333 allows those); it runs from the body's close().
+        after = environ.pop("scgi_bootmenu.after", None)
+        return _Body(data, after, environ) if after else [data]
+
+    def handle(self, environ: dict) -> tuple[int, str, list]:
+        """(status, body, extra headers) for one request."""
+        if environ.get("REQUEST_METHOD") != "GET":
+            return 405, "only GET\n", [("Allow", "GET")]
+        try:
+            config = load(self.config_path, self.cache or None)
+        except ConfigError as exc:
+            _log(environ, f"invalid configuration {self.config_path}: {exc}")
+            return 500, "invalid boot-menu configuration; see the log\n", []
+        from .state import StateError
+
+        path = environ.get("PATH_INFO", "")
+        try:
+            if path == "/boot.ipxe":
+                return self.boot_ipxe(config, environ)
+            if path.startswith(PXELINUX_PREFIX):
+                return self.pxelinux(config, environ, path[len(PXELINUX_PREFIX):])
+            if path.startswith(FILES_PREFIX):
+                return self.file(config, environ, path[len(FILES_PREFIX):])
+            if path == "/done":
+                return self.done(config, environ)
+        except StateError as exc:
+            _log(environ, str(exc))
+            return 503, "state database unavailable; see the log\n", []
+        return 404, "not found\n", []
+
+    def boot_ipxe(self, config: dict, environ: dict) -> tuple[int, str, list]:
+        from . import ipxe
+
+        params = parse_query(environ.get("QUERY_STRING", ""))
+        if not any(key in params for key in ident.KEYS):
+            return 200, ipxe.chain_back(), []
+        machine = ident.from_query(params, environ.get("REMOTE_ADDR", ""))
+        return 200, ipxe.render(self.menu(config, environ, machine, "ipxe")), []
+
+    def pxelinux(self, config: dict, environ: dict, name: str) -> tuple[int, str, list]:
+        from . import pxelinux
+
+        from_name = ident.from_pxelinux_name(name)
+        if from_name is None:
+            return 404, "not found\n", []
+        machine = ident.from_pxelinux_cookies(parse_cookies(environ.get("HTTP_COOKIE", "")))
+        machine.update(from_name)
+        if name != "default" and not menus.has_rule(config, machine):
+            # No rule for this machine: 404 sends PXELINUX on to its next
+            # name and finally to `default`, unless a mark is waiting.
+            from . import state
+
+            if "mac" not in machine or not state.may_have_mark(config["state"], machine["mac"]):
+                return 404, "no rule for this machine\n", []
+            state.require(config["state"])
+            if self.state(config).peek(machine["mac"]) is None:
+                return 404, "no rule for this machine\n", []
+        return 200, pxelinux.render(self.menu(config, environ, machine, "pxelinux")), []
+
+    def menu(self, config: dict, environ: dict, machine: ident.Identity, via: str) -> menus.Menu:
+        """The machine's menu; for a known MAC, its mark applied, and its
+        inventory line queued to be written once the menu is sent."""
+        from . import state
+
+        menu = menus.resolve(config, machine)
+        if "mac" in machine:
+            state.require(config["state"])
+            forced = None
+            if state.may_have_mark(config["state"], machine["mac"]):
+                forced = self.state(config).take_mark(machine["mac"], config["entries"])
+            if forced is not None:
+                menu = menus.resolve(config, machine, forced)
+            entry = forced or menu["default"]
+            environ["scgi_bootmenu.after"] = lambda: self.record(config, machine, entry, via)
+        return menu
+
+    def record(self, config: dict, machine: ident.Identity, entry: str, via: str) -> None:
+        """Queue the inventory line; fold the queue into the database when big."""
+        from . import state
+
+        if state.append_seen(config["state"], machine, entry, via) > state.FOLD_AT:
+            self.state(config).fold_seen()
+
+    def file(self, config: dict, environ: dict, name: str) -> tuple[int, str, list]:
+        if name not in config["files"]:
+            return 404, "no such file\n", []
+        machine = ident.from_query(parse_query(environ.get("QUERY_STRING", "")), environ.get("REMOTE_ADDR", ""))
+        return 200, menus.render_file(config, name, machine), []
+
+    def done(self, config: dict, environ: dict) -> tuple[int, str, list]:
+        mac = ident.parse_mac(parse_query(environ.get("QUERY_STRING", "")).get("mac", ""))
+        if mac is None:
+            return 400, "missing or bad mac\n", []
+        entry = self.state(config).done(mac)
+        return 200, (f"cleared {mac}: {entry}\n" if entry else f"no mark for {mac}\n"), []
+
+    def state(self, config: dict):
+        """The state database, opened for this request (never shared across a fork)."""
+        from .state import State
+
+        return State(config["state"], config["state_timeout"])
+
+
+class _Body:
+    """The response body; `close()` (called by the server once the body is
+    sent, PEP 3333) runs the deferred inventory write. A failure there cannot
+    change the answer any more: it is logged."""
+
+    def __init__(self, data: bytes, after: Callable[[], None], environ: dict) -> None:
+        self._data = [data]
+        self._after = after
+        self._errors = environ["wsgi.errors"]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def close(self) -> None:
+        from .state import StateError
+
+        try:
+            self._after()
+        except (StateError, OSError) as exc:
+            self._errors.write(f"scgi-bootmenu: inventory not updated: {exc}\n")
+
+
+def make_app(config_path: str, cache: str | None = None) -> BootMenuApp:
+    """The WSGI app serving `config_path` (cache: default CONFIG.cache, '' for none)."""
+    return BootMenuApp(config_path, cache)

@@ -1,0 +1,381 @@
+"""Load and validate the boot-menu TOML file into plain, ready-to-use data.
+
+Validation collects every error with its key path (`entries[2].kernel: ...`)
+instead of stopping at the first, so `check` can list them all. The result is
+made of dicts, lists, tuples, str, int and float only, so that `loader` can
+cache it with `marshal`. This module is imported only when the cache is stale
+and by the command line: requests normally never load it, nor `tomllib`.
+
+See docs/bootmenu.md for the format.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds of import per request
+    from typing import Any
+
+from . import identity, template
+from .loader import ConfigError
+from .rules import MACHINE_KEYS
+
+BUILTIN_VARIABLES = ("mac", "mac_hyphen", "uuid", "ip", "hostname", "buildarch", "platform")
+"""Variables filled from the request; all but `hostname` are reserved.
+
+Only strictly validated values (hex, digits, fixed words, RFC 1123 names) are
+exposed: serial, manufacturer and product can hold spaces and punctuation
+that would split or change an iPXE command line, so they are used for
+matching only."""
+
+SETTABLE_BUILTINS = ("hostname",)
+
+KINDS = {
+    "linux": ({"kernel"}, {"initrd", "args"}),
+    "memtest": ({"kernel"}, {"args"}),
+    "chain": ({"url"}, set()),
+    "sanboot": ({"url"}, set()),
+    "local": (set(), set()),
+    "exit": (set(), set()),
+    "shell": (set(), set()),
+    "script": ({"lines"}, set()),
+}
+"""Entry kind -> (required fields, optional fields), besides name, label, kind."""
+
+MATCH_KEYS = ("mac", "uuid", "serial", "hostname", "ip", "buildarch", "platform")
+
+MAX_TIMEOUT = 3600
+MAX_NAME = 32
+
+
+def is_entry_name(text: str) -> bool:
+    """Entry and rule names: also iPXE labels and PXELINUX LABELs."""
+    return (0 < len(text) <= MAX_NAME and text.isascii() and text[0].isalnum()
+            and text == text.lower() and text.replace("-", "a").replace("_", "a").isalnum())
+
+
+def is_file_name(text: str) -> bool:
+    return (0 < len(text) <= 64 and text.isascii() and text[0] != "."
+            and text.replace("-", "a").replace("_", "a").replace(".", "a").isalnum())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Checker:
+    """Collects errors while turning the parsed TOML into validated data."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(f"{path}: {message}")
+
+    def table(self, value: Any, path: str, required: set[str], optional: set[str]) -> dict | None:
+        if not isinstance(value, dict):
+            self.error(path, f"must be a table, not {type(value).__name__}")
+            return None
+        for key in value:
+            if key not in required and key not in optional:
+                self.error(f"{path}.{key}" if path else key, "unknown key")
+        for key in sorted(required - value.keys()):
+            self.error(f"{path}.{key}" if path else key, "missing")
+        return value
+
+    def string(self, value: Any, path: str, *, empty: bool = False) -> str | None:
+        if not isinstance(value, str):
+            self.error(path, f"must be a string, not {type(value).__name__}")
+            return None
+        if not empty and not value.strip():
+            self.error(path, "must not be empty")
+            return None
+        return value
+
+    def strings(self, value: Any, path: str, *, single: bool = True) -> list[str] | None:
+        """A string or a non-empty list of strings, as a list."""
+        if single and isinstance(value, str):
+            value = [value]
+            paths = [path]
+        elif isinstance(value, list) and value:
+            paths = [f"{path}[{i}]" for i in range(len(value))]
+        else:
+            self.error(path, "must be a string or a non-empty list of strings" if single
+                       else "must be a non-empty list of strings")
+            return None
+        out = [self.string(item, item_path) for item, item_path in zip(value, paths)]
+        return None if None in out else out  # type: ignore[return-value]
+
+    def number(self, value: Any, path: str, maximum: float) -> float | int | None:
+        if not _is_number(value) or not 0 <= value <= maximum:
+            self.error(path, f"must be a number from 0 to {maximum}")
+            return None
+        return value
+
+    def control_characters(self, value: Any, path: str) -> None:
+        """Refuse a newline or other control character anywhere but in file
+        texts (which may hold newlines and tabs): a config value ends up on
+        one line of an iPXE or PXELINUX script."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                key_path = f"{path}.{key}" if path else key
+                if not key.isprintable():
+                    self.error(f"{path}.{key!r}" if path else repr(key), "control character in a key")
+                if key_path != "files":
+                    self.control_characters(item, key_path)
+                elif isinstance(item, dict):
+                    for name, text in item.items():
+                        if isinstance(text, str) and not text.replace("\n", "").replace("\t", "").isprintable():
+                            self.error(f"files.{name}", "control character other than newline or tab")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.control_characters(item, f"{path}[{i}]")
+        elif isinstance(value, str) and not value.isprintable():
+            self.error(path, f"newline or other control character in {value!r}")
+
+
+def validate(document: dict) -> dict:
+    """Validate a parsed TOML document; return the ready-to-use config.
+
+    Raises ConfigError listing every problem found.
+    """
+    check = _Checker()
+    check.control_characters(document, "")
+    top = check.table(document, "", {"server", "menu", "entries"}, {"variables", "rules", "files"}) or {}
+
+    config: dict[str, Any] = {}
+    server = check.table(top.get("server", {}), "server", {"state"}, {"state_timeout", "pxelinux_ui"}) or {}
+    config["state"] = check.string(server.get("state", ""), "server.state") if "state" in server else ""
+    if config["state"] and not config["state"].startswith("/"):
+        # A super-server starts the app in / (or anywhere): a relative path
+        # would name a different file for the app than for the command line.
+        check.error("server.state", f"must be an absolute path, not {config['state']!r}")
+    config["state_timeout"] = check.number(server.get("state_timeout", 5.0), "server.state_timeout", 60)
+    config["pxelinux_ui"] = check.string(server.get("pxelinux_ui", "menu.c32"), "server.pxelinux_ui", empty=True)
+
+    variables: dict[str, str] = {}
+    raw_variables = top.get("variables", {})
+    if check.table(raw_variables, "variables", set(), set(raw_variables) if isinstance(raw_variables, dict) else set()):
+        for name, value in raw_variables.items():
+            path = f"variables.{name}"
+            if not template.is_name(name):
+                check.error(path, "a variable name is letters, digits and '_'")
+            elif name in BUILTIN_VARIABLES and name not in SETTABLE_BUILTINS:
+                check.error(path, "reserved: filled from the request")
+            value = check.string(value, path, empty=True)
+            if value is not None:
+                variables[name] = value
+    config["variables"] = variables
+    known_variables = set(variables) | set(BUILTIN_VARIABLES)
+
+    def templated(text: str | None, path: str, *, command: bool = True) -> None:
+        if text is None:
+            return
+        for name in template.names(text):
+            if name not in known_variables:
+                check.error(path, f"unknown variable {{{{{name}}}}}")
+        if command:
+            # Values that land on an iPXE command line must not read as an
+            # option (leading '-') or chain another command ('||', '&&').
+            words = text.split()
+            if text.lstrip().startswith("-") and not path.endswith(".args"):
+                check.error(path, f"must not start with '-' (iPXE would read an option): {text!r}")
+            if "||" in words or "&&" in words:
+                check.error(path, f"'||' or '&&' would start another iPXE command: {text!r}")
+
+    entries: dict[str, dict] = {}
+    raw_entries = top.get("entries", [])
+    if not isinstance(raw_entries, list) or not raw_entries:
+        if "entries" in top:
+            check.error("entries", "must be a non-empty array of tables ([[entries]])")
+        raw_entries = []
+    for i, raw in enumerate(raw_entries):
+        path = f"entries[{i}]"
+        kind = raw.get("kind") if isinstance(raw, dict) else None
+        if kind is not None and kind not in KINDS:
+            check.error(f"{path}.kind", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+            kind = None
+        required, optional = KINDS.get(kind, (set(), set())) if kind else (set(), set(raw) if isinstance(raw, dict) else set())
+        entry = check.table(raw, path, {"name", "kind"} | required, {"label"} | optional)
+        if entry is None:
+            continue
+        name = check.string(entry.get("name", ""), f"{path}.name") if "name" in entry else None
+        if name is not None:
+            if not is_entry_name(name):
+                check.error(f"{path}.name", f"{name!r}: lower-case letters, digits, '-' and '_', at most {MAX_NAME}")
+            elif name in entries:
+                check.error(f"{path}.name", f"duplicate entry name {name!r}")
+        if kind is None or name is None:
+            continue
+        out: dict[str, Any] = {"name": name, "kind": kind}
+        out["label"] = check.string(entry.get("label", name), f"{path}.label")
+        templated(out["label"], f"{path}.label")
+        for field in ("kernel", "url", "args"):
+            if field in entry:
+                out[field] = check.string(entry[field], f"{path}.{field}", empty=field == "args")
+                templated(out[field], f"{path}.{field}")
+        for field in ("initrd", "lines"):
+            if field in entry:
+                out[field] = check.strings(entry[field], f"{path}.{field}", single=field == "initrd")
+                for j, text in enumerate(out[field] or ()):
+                    templated(text, f"{path}.{field}[{j}]", command=field != "lines")
+        entries[name] = out
+    config["entries"] = entries
+
+    def entry_list(value: Any, path: str) -> list[str] | None:
+        names = check.strings(value, path, single=False)
+        if names is None:
+            return None
+        for j, name in enumerate(names):
+            if name not in entries:
+                check.error(f"{path}[{j}]", f"no entry named {name!r}")
+            elif names.index(name) != j:
+                check.error(f"{path}[{j}]", f"{name!r} listed twice")
+        return names
+
+    def entry_name(value: Any, path: str) -> str | None:
+        name = check.string(value, path)
+        if name is not None and name not in entries:
+            check.error(path, f"dangling default: no entry named {name!r}")
+            return None
+        return name
+
+    menu = check.table(top.get("menu", {}), "menu", {"default"}, {"title", "timeout", "entries"}) or {}
+    config_menu: dict[str, Any] = {
+        "title": check.string(menu.get("title", "Boot menu"), "menu.title"),
+        "timeout": check.number(menu.get("timeout", 10), "menu.timeout", MAX_TIMEOUT),
+        "entries": entry_list(menu["entries"], "menu.entries") if "entries" in menu else list(entries),
+        "default": entry_name(menu["default"], "menu.default") if "default" in menu else None,
+    }
+    templated(config_menu["title"], "menu.title")
+    if config_menu["default"] and config_menu["entries"] and config_menu["default"] not in config_menu["entries"]:
+        check.error("menu.default", f"{config_menu['default']!r} is not in menu.entries")
+    config["menu"] = config_menu
+
+    config["rules"] = rules = []
+    raw_rules = top.get("rules", [])
+    if not isinstance(raw_rules, list):
+        check.error("rules", "must be an array of tables ([[rules]])")
+        raw_rules = []
+    rule_names: set[str] = set()
+    for i, raw in enumerate(raw_rules):
+        path = f"rules[{i}]"
+        rule = check.table(raw, path, {"name", "match"}, {"default", "timeout", "entries", "variables"})
+        if rule is None:
+            continue
+        name = check.string(rule.get("name", ""), f"{path}.name") if "name" in rule else None
+        if name is not None:
+            if not is_entry_name(name):
+                check.error(f"{path}.name", f"{name!r}: lower-case letters, digits, '-' and '_', at most {MAX_NAME}")
+            elif name in rule_names:
+                check.error(f"{path}.name", f"duplicate rule name {name!r}")
+            rule_names.add(name)
+        out = {"name": name, "match": _match(check, rule.get("match"), f"{path}.match") if "match" in rule else {}}
+        if "default" in rule:
+            out["default"] = entry_name(rule["default"], f"{path}.default")
+        if "timeout" in rule:
+            out["timeout"] = check.number(rule["timeout"], f"{path}.timeout", MAX_TIMEOUT)
+        if "entries" in rule:
+            out["entries"] = entry_list(rule["entries"], f"{path}.entries")
+            if out.get("default") and out["entries"] and out["default"] not in out["entries"]:
+                check.error(f"{path}.default", f"{out['default']!r} is not in {path}.entries")
+        rule_variables = {}
+        raw_variables = rule.get("variables", {})
+        if check.table(raw_variables, f"{path}.variables", set(), set(raw_variables) if isinstance(raw_variables, dict) else set()):
+            for var, value in raw_variables.items():
+                var_path = f"{path}.variables.{var}"
+                if var not in variables and var not in SETTABLE_BUILTINS:
+                    check.error(var_path, "not declared in [variables] (declare it there with a default)")
+                value = check.string(value, var_path, empty=True)
+                if value is not None:
+                    rule_variables[var] = value
+        out["variables"] = rule_variables
+        rules.append(out)
+
+    files: dict[str, str] = {}
+    raw_files = top.get("files", {})
+    if check.table(raw_files, "files", set(), set(raw_files) if isinstance(raw_files, dict) else set()):
+        for name, text in raw_files.items():
+            if not is_file_name(name):
+                check.error(f"files.{name}", "a file name is letters, digits, '.', '-' and '_'")
+            text = check.string(text, f"files.{name}", empty=True)
+            templated(text, f"files.{name}", command=False)
+            if text is not None:
+                files[name] = text
+    config["files"] = files
+
+    if check.errors:
+        raise ConfigError(check.errors)
+    config["index"], config["scan"] = _index(rules)
+    return config
+
+
+def _match(check: _Checker, raw: Any, path: str) -> dict:
+    """A rule's `match` table, each key a list of normalised values."""
+    match = check.table(raw, path, set(), set(MATCH_KEYS))
+    if match is None:
+        return {}
+    if not match:
+        check.error(path, f"needs at least one of {', '.join(MATCH_KEYS)} (the [menu] is the catch-all)")
+    out: dict[str, list] = {}
+    for key, value in match.items():
+        if key not in MATCH_KEYS:
+            continue
+        values = check.strings(value, f"{path}.{key}")
+        if values is None:
+            continue
+        parse = {
+            "mac": identity.parse_mac, "uuid": identity.parse_uuid, "serial": identity.parse_text,
+            "hostname": identity.parse_hostname, "ip": identity.parse_cidr,
+            "buildarch": identity.parse_choice(identity.BUILDARCHES),
+            "platform": identity.parse_choice(identity.PLATFORMS),
+        }[key]
+        normalised = []
+        for j, text in enumerate(values):
+            valid = parse(text)
+            if valid is None:
+                where = f"{path}.{key}" if isinstance(value, str) else f"{path}.{key}[{j}]"
+                check.error(where, _BAD[key].format(text))
+            else:
+                normalised.append(valid)
+        out[key] = normalised
+    return out
+
+
+_BAD = {
+    "mac": "bad MAC address {!r} (aa:bb:cc:dd:ee:ff, aa-bb-.. or 12 hex digits)",
+    "uuid": "bad UUID {!r} (as iPXE's ${{uuid}} prints it)",
+    "serial": "bad serial {!r} (printable ASCII, at most 128)",
+    "hostname": "bad host name {!r} (RFC 1123)",
+    "ip": "bad IPv4 address or CIDR {!r} (10.0.0.0/8; no host bits set)",
+    "buildarch": "bad buildarch {!r} (one of " + ", ".join(sorted(identity.BUILDARCHES)) + ")",
+    "platform": "bad platform {!r} (one of " + ", ".join(sorted(identity.PLATFORMS)) + ")",
+}
+
+
+def _index(rules: list[dict]) -> tuple[dict, list[int]]:
+    """Index rules by their first machine key, so a match looks up a few
+    candidates instead of scanning every rule; the rest are scanned."""
+    index: dict[str, dict[str, list[int]]] = {key: {} for key in MACHINE_KEYS}
+    scan: list[int] = []
+    for i, rule in enumerate(rules):
+        for key in MACHINE_KEYS:
+            if key in rule["match"]:
+                for value in rule["match"][key]:
+                    index[key].setdefault(value, []).append(i)
+                break
+        else:
+            scan.append(i)
+    return index, scan
+
+
+def parse(raw: bytes) -> dict:
+    """Parse and validate the bytes of a config file."""
+    import tomllib
+
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"not UTF-8: {exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"TOML: {exc}"]) from None
+    return validate(document)
