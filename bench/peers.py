@@ -108,7 +108,7 @@ def parse(argv: list[str]) -> Options:
 
 @dataclass
 class Row:
-    """One path measured with wrk: `location` is served by nginx through `upstream`."""
+    """One path measured with wrk through nginx; `compare` names the rows it is set against."""
 
     name: str
     group: str
@@ -151,6 +151,8 @@ def location(path: str, socket: str, *, kind: str = "scgi", script: str | None =
 
 
 class Bench:
+    """One run: the work directory, the servers started, the rows and what was measured."""
+
     def __init__(self, options: Options, root: Path):
         self.options = options
         self.root = root
@@ -159,7 +161,6 @@ class Bench:
         self.run_dir.mkdir()
         self.servers: list[stack.Server] = []
         self.commands: list[str] = []
-        self.notes: list[str] = []
         self.rows: list[Row] = []
         self.direct: dict[str, Figure] = {}
         self.streams: dict[str, tuple[Figure, dict[str, int]]] = {}
@@ -170,7 +171,6 @@ class Bench:
     def sock(self, name: str) -> str:
         return str(self.run_dir / f"{name}.sock")
 
-    # -- set-up --------------------------------------------------------------
 
     def prepare(self) -> None:
         options = self.options
@@ -368,7 +368,6 @@ class Bench:
         for server in reversed(self.servers):
             server.stop()
 
-    # -- measuring -----------------------------------------------------------
 
     def check_rows(self) -> None:
         """Every row answers what it should before it is timed (and warms up)."""
@@ -430,7 +429,6 @@ class Bench:
         self.shim_kib = streaming.shim_peak_kib(self.root / "maxrss", [self.python, "-I", str(BIN / "scgi-run"), str(self.cgi / "hello")],
                                                 request())
 
-    # -- report --------------------------------------------------------------
 
     def by_name(self, name: str) -> Row | None:
         return next((row for row in self.rows if row.name == name), None)
