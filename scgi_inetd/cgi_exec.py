@@ -15,7 +15,6 @@ error or an option needs it.
 import os
 import _signal
 
-from .answer import send_error
 from .cgi_env import build_environ, exec_environ, operator_environ
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError
 from .reader import DEFAULT_HEADER_TIMEOUT, read_request
@@ -72,6 +71,8 @@ def serve_connection(config: CgiConfig) -> int:
     try:
         request = read_request(0, max_header=config.max_header, timeout=config.header_timeout)
     except ProtocolError as error:
+        from .answer import send_error
+
         send_error(1, error.status, str(error))
         return 1
     try:
@@ -224,6 +225,8 @@ def group_alive(pgid: int) -> bool:
 
 def refuse(request: dict[str, str], status: int, message: str, detail: str = "") -> None:
     """Answer with an error, then read the unread body so the client sees no reset."""
+    from .answer import send_error
+
     send_error(1, status, message, detail)
     finish_connection(content_length(request))
 
