@@ -93,8 +93,11 @@ def build(workdir: Path, name: str, source: str) -> Path:
 
 
 def compile_package(python: str = PYTHON) -> None:
-    """Write the package's .pyc files: with PYTHONDONTWRITEBYTECODE set, every run would compile it."""
-    subprocess.run([python, "-m", "compileall", "-q", str(REPO / "scgi_inetd"), str(REPO / "examples")],
+    """Write the .pyc files of the one-shot path (-l: examples/cgi-bin stays free of __pycache__).
+
+    With PYTHONDONTWRITEBYTECODE set, every run would compile the package from source.
+    """
+    subprocess.run([python, "-m", "compileall", "-q", "-l", str(REPO / "scgi_inetd"), str(REPO / "examples")],
                    check=True, stdout=subprocess.DEVNULL)
 
 

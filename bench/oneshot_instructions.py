@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     python = os.path.realpath(args.python)
     flags = args.flags.split()
-    subprocess.run([python, "-m", "compileall", "-q", str(REPO / "scgi_inetd"), str(REPO / "examples")],
+    subprocess.run([python, "-m", "compileall", "-q", "-l", str(REPO / "scgi_inetd"), str(REPO / "examples")],
                    check=True, stdout=subprocess.DEVNULL)
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
     work = Path(tempfile.mkdtemp(prefix="scgi-bench-"))

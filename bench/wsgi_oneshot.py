@@ -66,7 +66,7 @@ def main() -> None:
     python = os.path.realpath(args.python)
     flags = args.flags.split()
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
-    subprocess.run([python, "-m", "compileall", "-q", str(REPO / "scgi_inetd"), str(REPO / "examples")],
+    subprocess.run([python, "-m", "compileall", "-q", "-l", str(REPO / "scgi_inetd"), str(REPO / "examples")],
                    check=True, stdout=subprocess.DEVNULL)
     request = encode_request(build_params("GET", "/", [("User-Agent", "bench")]))
     with tempfile.TemporaryDirectory() as tmp:
