@@ -7,6 +7,7 @@ Runs, alternating and interleaved so machine noise hits every variant alike:
   menu        GET /boot.ipxe?mac=...&uuid=...          (rules, mark check, inventory write)
   pxelinux    GET /pxelinux.cfg/default + Cookie       (same, PXELINUX renderer)
   menu-1000   menu, with 1,000 more host rules in the config
+  marked      menu for a machine with a pending (until-done) mark: SQLite is loaded
   cold-cache  menu with the config cache removed first (tomllib parses the file)
   one-shot    bin/scgi-bootmenu CONFIG on a socketpair (a real SCGI menu
               request, as inetd runs it) against `bare -s` started the same way
@@ -85,8 +86,10 @@ def main() -> None:
     # compile the modules it imports (PYTHONDONTWRITEBYTECODE, a fresh checkout).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     subprocess.run([python, "-m", "compileall", "-q", str(REPO / "scgi_inetd")], check=True, env=env)
-    for path, command in ((config, "init"), (config, "check"), (big, "check")):
-        subprocess.run([python, str(REPO / "bin" / "scgi-bootmenu"), str(path), command], check=True, env=env,
+    marked = "52:54:00:12:34:57"
+    for path, command in ((config, "init"), (config, "check"), (big, "check"),
+                          (config, f"next {marked} memtest --until-done")):
+        subprocess.run([python, str(REPO / "bin" / "scgi-bootmenu"), str(path), *command.split()], check=True, env=env,
                        stdout=subprocess.DEVNULL)
     identity = "mac=52:54:00:12:34:56&uuid=12345678-1234-5678-9abc-def012345678&buildarch=i386&platform=pcbios"
     cookie = "_Syslinux_ip=10.0.2.15%3A10.0.2.2;_Syslinux_BOOTIF=01-52-54-00-12-34-56"
@@ -103,6 +106,7 @@ def main() -> None:
         "menu": (request("/boot.ipxe", identity), None),
         "pxelinux": (request("/pxelinux.cfg/default", "", cookie), None),
         "menu-1000": (request("/boot.ipxe", identity, config=big), None),
+        "marked": (request("/boot.ipxe", f"mac={marked}"), None),
         "cold-cache": (request("/boot.ipxe", identity), lambda: cache.unlink(missing_ok=True)),
     }
     # The real thing: bin/scgi-bootmenu on a socketpair, as inetd runs it,

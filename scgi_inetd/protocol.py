@@ -116,15 +116,12 @@ def parse_request(
         raise IncompleteRequest
     if data[end - 1] != 0x2C:
         raise _error(f"netstring ends with {data[end - 1:end]!r}, not ','", end - 1)
-    start = data.find(b":") + 1
-    return _parse_headers(data[start : end - 1].decode("latin-1"), start), end
-
-
-def _parse_headers(block: str, base: int) -> dict[str, str]:
-    """Turn `name NUL value NUL ...` into an environ; `base` is its offset, for messages."""
-    if block[-1:] != "\0":
-        raise _error("header block does not end with NUL", base + len(block))
-    items = block[:-1].split("\0")
+    base = data.find(b":") + 1
+    if data[end - 2] != 0 or end - 2 < base:
+        raise _error("header block does not end with NUL", end - 2)
+    # One decode and one split for the whole block: the speed of this
+    # function is the per-item work it does not do.
+    items = data[base : end - 2].decode("latin-1").split("\0")
     if len(items) % 2:
         raise _error(f"header {items[-1][:40]!r} has no value", _offset(items, len(items) - 1, base))
     if items[0] != "CONTENT_LENGTH":
@@ -136,13 +133,12 @@ def _parse_headers(block: str, base: int) -> dict[str, str]:
     environ = dict(zip(pairs, pairs))
     if len(environ) * 2 != len(items):
         environ = _combine_duplicates(items, base)
-    if "" in environ or "=" in "".join(environ):
-        index = next(i for i in range(0, len(items), 2) if not items[i] or "=" in items[i])
-        raise _error(f"illegal header name {items[index][:40]!r}", _offset(items, index, base))
+    if "" in environ:
+        raise _error("empty header name", _offset(items, items[::2].index("") * 2, base))
     if environ.get("SCGI") != "1":
         scgi = environ.get("SCGI")
         raise _error("SCGI header missing" if scgi is None else f"SCGI header is {scgi[:40]!r}, not '1'", base)
-    return environ
+    return environ, end
 
 
 def _combine_duplicates(items: list[str], base: int) -> dict[str, str]:

@@ -33,6 +33,7 @@ CASES = [
     ("unknown server key", lambda t: replace(t, "[server]\n", "[server]\nport = 1\n"), "server.port: unknown key"),
     ("unknown entry key", lambda t: replace(t, 'kind = "memtest"', 'kind = "memtest"\ninitrd = "x"'),
      "entries[2].initrd: unknown key"),
+    ("relative state path", lambda t: t.replace('state = "/', 'state = "'), "server.state: must be an absolute path"),
     ("missing state", lambda t: replace(t, 'state = "', 'stat_e = "'), "server.state: missing"),
     ("missing kernel", lambda t: replace(t, 'kernel = "{{base}}/memtest86+.bin"', ""), "entries[2].kernel: missing"),
     ("missing kind", lambda t: replace(t, 'kind = "shell"', ""), "entries[3].kind: missing"),

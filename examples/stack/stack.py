@@ -42,6 +42,9 @@ PACKAGES = {
     "socat": "socat",
     "qemu-system-x86_64": "qemu-system-x86",
     "perl": "perl",
+    "dnsmasq": "dnsmasq-base",
+    "dhcpd": "isc-dhcp-server",
+    "xinetd": "xinetd (it conflicts with openbsd-inetd; .ci/run extracts its binary instead)",
 }
 
 # Searched in this order; Debian keeps daemons in sbin, outside a user's PATH.

@@ -145,6 +145,10 @@ def validate(document: dict) -> dict:
     config: dict[str, Any] = {}
     server = check.table(top.get("server", {}), "server", {"state"}, {"state_timeout", "pxelinux_ui"}) or {}
     config["state"] = check.string(server.get("state", ""), "server.state") if "state" in server else ""
+    if config["state"] and not config["state"].startswith("/"):
+        # A super-server starts the app in / (or anywhere): a relative path
+        # would name a different file for the app than for the command line.
+        check.error("server.state", f"must be an absolute path, not {config['state']!r}")
     config["state_timeout"] = check.number(server.get("state_timeout", 5.0), "server.state_timeout", 60)
     config["pxelinux_ui"] = check.string(server.get("pxelinux_ui", "menu.c32"), "server.pxelinux_ui", empty=True)
 
