@@ -62,9 +62,11 @@ def through_shim(launch: str, argv: list[str], total: int, env) -> tuple[float, 
     answer = b""
     while chunk := ours.recv(65536):
         answer += chunk
+    # Close as soon as the response ends, as nginx does: --fix-status drains
+    # an unread body after the script exits until the client closes.
+    ours.close()
     peak = finish_launched(pid, report)
     elapsed = time.perf_counter() - started
-    ours.close()
     found = re.search(rb"done VmHWM=(\d+)\n$", answer)
     assert found, answer
     return elapsed, peak, int(found.group(1))
