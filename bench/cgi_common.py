@@ -24,6 +24,7 @@ int main(void) {
 """
 
 DISCARD_C = r"""
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 int main(void) {
@@ -35,8 +36,40 @@ int main(void) {
         if (n <= 0) return 1;
         left -= n;
     }
-    static const char r[] = "Status: 200 OK\r\n\r\ndone\n";
-    return write(1, r, sizeof r - 1) == sizeof r - 1 ? 0 : 1;
+    /* Report this program's own peak RSS: the shim's figure must not hide it. */
+    char line[256], out[128];
+    long hwm = -1;
+    FILE *status = fopen("/proc/self/status", "r");
+    while (status && fgets(line, sizeof line, status))
+        if (sscanf(line, "VmHWM: %ld", &hwm) == 1) break;
+    int n = snprintf(out, sizeof out, "Status: 200 OK\r\n\r\ndone VmHWM=%ld\n", hwm);
+    return write(1, out, n) == n ? 0 : 1;
+}
+"""
+
+#: Runs argv in a grandchild and reports its peak RSS: `launch FD argv...` forks,
+#: the child execs argv, and the wait4() ru_maxrss (in KiB) is written to fd FD.
+#: A child started by posix_spawn (vfork) or fork from a big process inherits
+#: that process's peak in ru_maxrss; one forked from this small program does not.
+LAUNCH_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int report = atoi(argv[1]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(report);
+        execv(argv[2], argv + 2);
+        _exit(127);
+    }
+    int status;
+    struct rusage usage;
+    if (pid < 0 || wait4(pid, &status, 0, &usage) < 0) return 126;
+    dprintf(report, "%ld\n", usage.ru_maxrss);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
 }
 """
 
@@ -57,6 +90,15 @@ def build(workdir: Path, name: str, source: str) -> Path:
     (workdir / f"{name}.c").write_text(source)
     subprocess.run(["cc", "-O2", "-o", str(workdir / name), str(workdir / f"{name}.c")], check=True)
     return workdir / name
+
+
+def compile_package(python: str = PYTHON) -> None:
+    """Write the .pyc files of the one-shot path (-l: examples/cgi-bin stays free of __pycache__).
+
+    With PYTHONDONTWRITEBYTECODE set, every run would compile the package from source.
+    """
+    subprocess.run([python, "-m", "compileall", "-q", "-l", str(REPO / "scgi_inetd"), str(REPO / "examples")],
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def workdir() -> Path:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import sys
 
-from cgi_common import MINIMAL_SHIM, PYTHON, REPO, HELLO_C, build, median, one_request, request, workdir
+from cgi_common import (HELLO_C, MINIMAL_SHIM, PYTHON, REPO, build, compile_package, median, one_request, request,
+                        workdir)
 
 
 def main() -> None:
     args = sys.argv[1:]
     flags = args[args.index("--") + 1:] if "--" in args else []
     rounds = int(args[0]) if args and args[0] != "--" else 200
+    compile_package()
     work = workdir()
     hello = str(build(work, "hello", HELLO_C))
     (work / "shim.py").write_text(MINIMAL_SHIM)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Count the read system calls that take one request header off a socket.
 
-`read_request` peeks to learn the header's size and then takes exactly that:
-two calls when the header arrives whole. The 2011 way (a buffered stdin read
+`read_request` first reads no more than the smallest valid header (which holds
+the whole length prefix) and then takes exactly the rest: two calls when the
+header arrives whole. The 2011 way (a buffered stdin read
 a byte at a time, or the C shim's digit-at-a-time loop) costs one call per
 length digit plus the rest. Counted with strace on a child whose fd 0 is one
 end of a socketpair holding a realistic nginx header and a body.

@@ -19,6 +19,7 @@ import argparse
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +66,8 @@ def main() -> None:
     python = os.path.realpath(args.python)
     flags = args.flags.split()
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    subprocess.run([python, "-m", "compileall", "-q", "-l", str(REPO / "scgi_inetd"), str(REPO / "examples")],
+                   check=True, stdout=subprocess.DEVNULL)
     request = encode_request(build_params("GET", "/", [("User-Agent", "bench")]))
     with tempfile.TemporaryDirectory() as tmp:
         responder = Path(tmp, "responder.py")

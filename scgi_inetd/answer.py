@@ -4,8 +4,6 @@ The one place where an error becomes bytes on the wire, so that every front-end
 answers the same way and never sends a traceback to the client.
 """
 
-from __future__ import annotations
-
 import os
 
 from .logsink import log_line

@@ -13,7 +13,8 @@ import sys
 from .cgi_env import operator_environ
 from .cgi_exec import CgiConfig, serve_connection
 from .logsink import open_log
-from .options import SERVE_OPTIONS, SERVE_OPTIONS_HELP, ServeOptions, UsageError, take_options, text_value
+from .options import (SERVE_OPTIONS, SERVE_OPTIONS_HELP, ServeOptions, UsageError, find_listener,
+                      take_options, text_value)
 
 USAGE = f"""\
 usage: scgi-run [OPTIONS] DIR/              run the script SCRIPT_FILENAME names, inside DIR
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"scgi-run: {error}\n{USAGE}")
         return 2
     try:
-        listen_fd = find_listener(options)
+        listen_fd = find_listener(options.listen)
     except (OSError, ValueError) as error:
         sys.stderr.write(f"scgi-run: cannot listen: {error}\n")
         return 1
@@ -126,14 +127,3 @@ def make_config(options: CgiOptions, positionals: list[str]) -> "CgiConfig":
     if not os.path.isfile(target):
         raise UsageError(f"no such script: {target!r}")
     return CgiConfig(script=target, args=tuple(positionals[1:]), **common)
-
-
-def find_listener(serve_options: ServeOptions) -> int | None:
-    """A listening socket to serve in resident mode, or None for one connection on fds 0/1."""
-    if serve_options.listen:
-        from .resident import bind_listener
-
-        return bind_listener(serve_options.listen)
-    from .resident import listener_from_environment
-
-    return listener_from_environment(0)

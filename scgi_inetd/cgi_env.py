@@ -15,8 +15,6 @@ the web server sent.
 
 import os
 
-from .script_resolver import Script
-
 #: PATH when the operator gives none: the shim's own PATH is not inherited,
 #: so a script sees the same PATH under inetd, systemd and a shell.
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -29,6 +27,25 @@ DROPPED = frozenset({"SCGI", "HTTP_PROXY"})
 
 #: Variables computed from the script that runs (RFC 3875 4.1.5, 4.1.6, 4.1.13).
 SCRIPT_VARIABLES = ("SCRIPT_NAME", "PATH_INFO", "PATH_TRANSLATED", "SCRIPT_FILENAME")
+
+
+class Script:
+    """The file to execute and the PATH_INFO left over from SCRIPT_FILENAME."""
+
+    __slots__ = ("path", "path_info")
+
+    def __init__(self, path: str, path_info: str = "") -> None:
+        self.path = path
+        self.path_info = path_info
+
+    def __repr__(self) -> str:
+        return f"Script({self.path!r}, {self.path_info!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Script)
+            and (self.path, self.path_info) == (other.path, other.path_info)
+        )
 
 
 def operator_environ(

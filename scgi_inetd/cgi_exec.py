@@ -15,11 +15,9 @@ error or an option needs it.
 import os
 import _signal
 
-from .answer import send_error
-from .cgi_env import build_environ, exec_environ, operator_environ
+from .cgi_env import Script, build_environ, exec_environ, operator_environ
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError
 from .reader import DEFAULT_HEADER_TIMEOUT, read_request
-from .script_resolver import ScriptError, ScriptResolver, single_script
 
 #: Seconds between SIGTERM and SIGKILL when --timeout ends a script's process group.
 KILL_GRACE = 2.0
@@ -57,8 +55,14 @@ class CgiConfig:
     ) -> None:
         if (directory is None) == (script is None):
             raise ValueError("give exactly one of directory and script")
-        self.resolver = ScriptResolver(directory) if directory is not None else None
-        self.script = single_script(script) if script is not None else None
+        self.resolver = None
+        self.script = None
+        if directory is not None:
+            from .script_resolver import ScriptResolver  # directory mode only
+
+            self.resolver = ScriptResolver(directory)
+        else:
+            self.script = Script(os.path.abspath(script))
         self.args = tuple(args)
         self.operator_env = operator_environ() if operator_env is None else dict(operator_env)
         self.timeout = timeout
@@ -72,13 +76,19 @@ def serve_connection(config: CgiConfig) -> int:
     try:
         request = read_request(0, max_header=config.max_header, timeout=config.header_timeout)
     except ProtocolError as error:
+        from .answer import send_error
+
         send_error(1, error.status, str(error))
         return 1
-    try:
-        script = config.script or config.resolver.resolve(request.get("SCRIPT_FILENAME"))
-    except ScriptError as error:
-        refuse(request, error.status, str(error), error.detail)
-        return 1
+    script = config.script
+    if script is None:
+        from .script_resolver import ScriptError
+
+        try:
+            script = config.resolver.resolve(request.get("SCRIPT_FILENAME"))
+        except ScriptError as error:
+            refuse(request, error.status, str(error), error.detail)
+            return 1
     argv = [script.path, *config.args]
     environ = exec_environ(build_environ(request, script, config.operator_env))
     if config.fix_status:
@@ -224,6 +234,8 @@ def group_alive(pgid: int) -> bool:
 
 def refuse(request: dict[str, str], status: int, message: str, detail: str = "") -> None:
     """Answer with an error, then read the unread body so the client sees no reset."""
+    from .answer import send_error
+
     send_error(1, status, message, detail)
     finish_connection(content_length(request))
 

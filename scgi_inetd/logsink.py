@@ -8,8 +8,6 @@ lines written to a pipe on fd 2 into syslog messages: a script's stderr gets
 there too.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 TYPE_CHECKING = False
@@ -32,7 +30,7 @@ def log_line(message: str) -> None:
         pass
 
 
-def open_log(target: None | str | TextIO = None) -> TextIO:
+def open_log(target: "None | str | TextIO" = None) -> "TextIO":
     """Point fd 2 at `target` and return a line-buffered text stream on it.
 
     `target`: None or "/dev/null" (discard), "syslog", a path (appended to,
@@ -62,7 +60,7 @@ def _replace_stderr(fd: int) -> None:
         os.close(fd)
 
 
-def _stderr_stream() -> TextIO:
+def _stderr_stream() -> "TextIO":
     stream = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)
     sys.stderr = stream
     return stream

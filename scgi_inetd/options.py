@@ -1,10 +1,11 @@
-"""The serving options every front-end shares, parsed without argparse.
+"""The serving options every front-end shares, parsed without argparse, and the listener they name.
 
 `argparse` imports `re`, `gettext` and more: several milliseconds on every
 request of a one-shot gateway. These few options do not need it.
 """
 
-from __future__ import annotations
+import os
+import select
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
@@ -13,8 +14,8 @@ if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
 from .protocol import DEFAULT_MAX_HEADER
 from .reader import DEFAULT_HEADER_TIMEOUT
 
-__all__ = ["SERVE_OPTIONS", "SERVE_OPTIONS_HELP", "ServeOptions", "UsageError", "parse_serve_options",
-           "take_options", "text_value"]
+__all__ = ["SERVE_OPTIONS", "SERVE_OPTIONS_HELP", "ServeOptions", "UsageError", "find_listener",
+           "parse_serve_options", "take_options", "text_value"]
 
 SERVE_OPTIONS_HELP = """serving options:
   --stderr PATH|syslog   where the gateway's and the program's stderr go (default /dev/null)
@@ -79,7 +80,7 @@ SERVE_OPTIONS = {
 }
 
 
-def take_options(argv: Sequence[str], known: dict, target: object, flags: Sequence[str] = ()) -> list[str]:
+def take_options(argv: "Sequence[str]", known: dict, target: object, flags: "Sequence[str]" = ()) -> list[str]:
     """Move the options named in `known` (name -> (attribute, converter)) onto `target`.
 
     Options come before positional arguments: scanning stops at the first
@@ -117,7 +118,35 @@ def take_options(argv: Sequence[str], known: dict, target: object, flags: Sequen
     return rest
 
 
-def parse_serve_options(argv: Sequence[str]) -> tuple[ServeOptions, list[str]]:
+def parse_serve_options(argv: "Sequence[str]") -> tuple[ServeOptions, list[str]]:
     """Pull the shared serving options out of `argv`; return them and the rest."""
     options = ServeOptions()
     return options, take_options(argv, SERVE_OPTIONS, options)
+
+
+def find_listener(listen: str | None, stdin: int = 0) -> int | None:
+    """The listening socket to serve in resident mode, or None to serve the one connection on `stdin`.
+
+    `listen` (--listen) is bound; otherwise scgi_inetd.resident looks for a
+    socket the super-server passed (LISTEN_FDS, or a listening socket on
+    `stdin` from inetd `wait`). That module and the _socket its check needs
+    would cost every one-shot request about as much as the gateway itself,
+    so the usual inetd `nowait` case is settled first: a connected socket is
+    writable, a listening socket never is. Anything else gets the exact check.
+    """
+    if listen:
+        from .resident import bind_listener
+
+        return bind_listener(listen)
+    if "LISTEN_PID" not in os.environ and _writable(stdin):
+        return None
+    from .resident import listener_from_environment
+
+    return listener_from_environment(stdin)
+
+
+def _writable(fd: int) -> bool:
+    try:
+        return bool(select.select([], [fd], [], 0)[1])
+    except (OSError, ValueError):
+        return False

@@ -18,8 +18,6 @@ duplicate (CONTENT_LENGTH, SCGI, REQUEST_METHOD, SCRIPT_FILENAME, ...) is a
 400: two meanings for one CGI variable is how requests get smuggled.
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing pulls in re, enum, functools: ~10 ms on every one-shot request
     from typing import Iterable, Mapping
@@ -27,6 +25,7 @@ if TYPE_CHECKING:  # typing pulls in re, enum, functools: ~10 ms on every one-sh
 __all__ = [
     "DEFAULT_MAX_HEADER",
     "IncompleteRequest",
+    "MIN_HEADER_SIZE",
     "ProtocolError",
     "RequestParser",
     "Response",
@@ -39,6 +38,11 @@ __all__ = [
 # The 2011 C shim's limit, and twice what nginx's largest sane header block
 # needs (large_client_header_buffers defaults to 4 x 8 KiB of request headers).
 DEFAULT_MAX_HEADER = 262144
+
+# The smallest header netstring a valid request can have: CONTENT_LENGTH must
+# come first and SCGI=1 must be present. A reader may take this many bytes
+# before it knows the header's size without ever reaching a valid request's body.
+MIN_HEADER_SIZE = len(b"24:CONTENT_LENGTH\x000\x00SCGI\x001\x00,")
 
 # CONTENT_LENGTH has at most this many digits: 10**18 bytes is beyond any body,
 # and int() of a long digit string is slow (and limited since Python 3.11).
@@ -192,7 +196,7 @@ class RequestParser:
 
 
 def encode_request(
-    headers: Mapping[str, str] | Iterable[tuple[str, str]], body: bytes = b""
+    headers: "Mapping[str, str] | Iterable[tuple[str, str]]", body: bytes = b""
 ) -> bytes:
     """Encode an SCGI request: CONTENT_LENGTH first (from `body`), SCGI=1, then `headers`.
 

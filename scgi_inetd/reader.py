@@ -1,24 +1,24 @@
 """Read exactly the SCGI header from a file descriptor, never a byte of the body.
 
 The CGI shim execs the script with the connection still on its stdin, so every
-body byte must still be there after the header is read. On a socket the header
-is found by peeking (MSG_PEEK) and then consumed exactly: two system calls when
-it arrives whole. A pipe or a file cannot be peeked, so the length prefix is
-read a byte at a time and the rest with exact-size reads.
+body byte must still be there after the header is read. The first read asks
+for no more than the smallest valid header netstring (protocol.MIN_HEADER_SIZE,
+28 bytes), which always holds the whole length prefix; the prefix then says
+exactly how many bytes are left to take. Two read calls when the header
+arrives whole, on a socket, a pipe or a file alike.
 
-Uses `_socket` and `select`, not `socket` and `selectors`: this runs once per
-process and per request, and those modules cost milliseconds to import.
+Uses `select` and plain `os.read`, not `socket`, `_socket` (MSG_PEEK) or
+`selectors`: this runs once per process and per request, and loading those
+costs more than a few system calls.
 """
-
-from __future__ import annotations
 
 import os
 import select
-import stat
 import time
 
 from .protocol import (
     DEFAULT_MAX_HEADER,
+    MIN_HEADER_SIZE,
     IncompleteRequest,
     ProtocolError,
     netstring_extent,
@@ -30,9 +30,6 @@ __all__ = ["DEFAULT_HEADER_TIMEOUT", "read_request"]
 # A client that has not sent its header after this long is not coming: nginx
 # sends it in one write right after connecting. Bounds a slow-loris client.
 DEFAULT_HEADER_TIMEOUT = 30.0
-
-# The first peek asks for this much: a typical nginx header block is 0.5-2 KiB.
-FIRST_PEEK = 65536
 
 
 def read_request(
@@ -47,79 +44,37 @@ def read_request(
     a header over `max_header`, 408 when it is not complete within `timeout`.
     """
     deadline = time.monotonic() + timeout
-    if stat.S_ISSOCK(os.fstat(fd).st_mode):
-        header = _read_socket(fd, max_header, deadline)
-    else:
-        header = _read_stream(fd, max_header, deadline)
+    try:
+        header = _read_header(fd, max_header, deadline)
+    except ConnectionError as error:
+        raise ProtocolError(400, f"connection lost while reading the header: {error.strerror}") from None
     environ, _ = parse_request(header, max_header)
     return environ
 
 
-def _wait_readable(fd: int, deadline: float) -> None:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-        raise ProtocolError(408, "request header not complete in time")
+def _read_header(fd: int, max_header: int, deadline: float) -> bytes:
+    """Take the length prefix within the first MIN_HEADER_SIZE bytes, then exactly the rest.
 
-
-def _read_socket(fd: int, max_header: int, deadline: float) -> bytes:
-    import _socket
-
-    sock = _socket.socket(fileno=fd)
-    try:
-        return _receive_header(sock, max_header, deadline)
-    except ConnectionError as error:
-        raise ProtocolError(400, f"connection lost while reading the header: {error.strerror}") from None
-    finally:
-        sock.detach()
-
-
-def _receive_header(sock, max_header: int, deadline: float) -> bytes:
-    """Peek to learn the header's size, then take exactly that many bytes.
-
-    Only bytes known to belong to the header are consumed: while the length
-    prefix is incomplete, the peeked bytes are all prefix digits.
+    A valid request's header is never shorter than MIN_HEADER_SIZE, so the
+    first read cannot reach its body; only a header too short to be valid
+    (refused with a 400 anyway) can have bytes after it taken with it.
     """
-    import _socket
-
-    received = b""
-    flags = _socket.MSG_PEEK | _socket.MSG_DONTWAIT
-    while True:
-        try:
-            peeked = sock.recv(FIRST_PEEK, flags)
-        except BlockingIOError:
-            _wait_readable(sock.fileno(), deadline)
-            continue
-        if not peeked:
-            raise _eof(received)
-        try:
-            size = netstring_extent(received + peeked, max_header)
-            break
-        except IncompleteRequest:
-            received += sock.recv(len(peeked))
-    while len(received) < size:
-        try:
-            chunk = sock.recv(size - len(received), _socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            _wait_readable(sock.fileno(), deadline)
-            continue
-        if not chunk:
-            raise _eof(received)
-        received += chunk
-    return received
-
-
-def _read_stream(fd: int, max_header: int, deadline: float) -> bytes:
-    """Exact reads for a pipe or file: prefix byte by byte, then the rest by size."""
     received = b""
     while True:
         try:
             size = netstring_extent(received, max_header)
             break
         except IncompleteRequest:
-            received += _read_some(fd, 1, received, deadline)
+            received += _read_some(fd, max(MIN_HEADER_SIZE - len(received), 1), received, deadline)
     while len(received) < size:
         received += _read_some(fd, size - len(received), received, deadline)
     return received
+
+
+def _wait_readable(fd: int, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+        raise ProtocolError(408, "request header not complete in time")
 
 
 def _read_some(fd: int, count: int, received: bytes, deadline: float) -> bytes:

@@ -13,6 +13,10 @@ fcgiwrap do for DIR/app.cgi/extra/path.
 import os
 import stat
 
+from .cgi_env import Script
+
+__all__ = ["Script", "ScriptError", "ScriptResolver"]
+
 
 class ScriptError(Exception):
     """A SCRIPT_FILENAME we refuse; ``status`` is the HTTP status to answer with."""
@@ -21,30 +25,6 @@ class ScriptError(Exception):
         super().__init__(message)
         self.status = status
         self.detail = detail  # for the log only: the client learns no paths
-
-
-class Script:
-    """The file to execute and the PATH_INFO left over from SCRIPT_FILENAME."""
-
-    __slots__ = ("path", "path_info")
-
-    def __init__(self, path: str, path_info: str = "") -> None:
-        self.path = path
-        self.path_info = path_info
-
-    def __repr__(self) -> str:
-        return f"Script({self.path!r}, {self.path_info!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Script)
-            and (self.path, self.path_info) == (other.path, other.path_info)
-        )
-
-
-def single_script(path: str) -> Script:
-    """The script of ``scgi-run SCRIPT``: SCRIPT_FILENAME is ignored."""
-    return Script(os.path.abspath(path))
 
 
 class ScriptResolver:

@@ -16,15 +16,15 @@ When fd 0 is a listening socket instead (inetd ``wait``, systemd
 function to scgi_inetd.resident, which forks one child per connection.
 
 This module sits on every request's path: it imports only modules that cost
-next to nothing at start-up (os, select, time); traceback and the resident
-loop are imported when needed.
+next to nothing at start-up (os, select, time); the error answer, traceback
+and the resident loop are imported when needed.
 """
 
 import os
 import stat
 
-from .answer import error_response
 from .logsink import program_name
+from .options import find_listener
 from .protocol import ProtocolError
 from .reader import read_request
 from .wsgi_input import BodyError, BodyInput
@@ -92,7 +92,7 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
               script_name: str | None = None, options: "ServeOptions | None" = None) -> int:
     """Like run_app, with the log already opened (a CLI opens it before importing the app)."""
     header_timeout = getattr(options, "header_timeout", None)
-    listener = _listener(stdin, options)
+    listener = find_listener(getattr(options, "listen", None), stdin)
     if listener is None:
         handle_connection(app, errors, stdin=stdin, stdout=stdout, script_name=script_name,
                           header_timeout=header_timeout, run_once=True)
@@ -106,18 +106,6 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
     settings = {name: getattr(options, name) for name in ("max_children", "idle_timeout", "grace")
                 if getattr(options, name, None) is not None}
     return serve(listener, handle, **settings)
-
-
-def _listener(stdin: int, options: "ServeOptions | None") -> int | None:
-    """The listening socket to serve on in resident mode, or None for one request."""
-    listen = getattr(options, "listen", None)
-    if listen:
-        from .resident import bind_listener
-
-        return bind_listener(listen)
-    from .resident import listener_from_environment
-
-    return listener_from_environment(stdin)
 
 
 def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,
@@ -433,6 +421,12 @@ class Response:
     def fail(self, status: int, message: str) -> None:
         """Answer with an error of our own, when no header has gone out yet; one log line."""
         self.log(f"{status} {message}")
+        self._send_error(status, message)
+
+    def _send_error(self, status: int, message: str) -> None:
+        """Send our own error response unless headers went out; only error paths import answer."""
+        from .answer import error_response
+
         if not self.headers_sent:
             self.headers_sent = True
             try:
@@ -518,10 +512,5 @@ class Response:
         if self.headers_sent:
             what += f"; response cut off after {self.sent} body bytes"
         self.log(what + ":\n" + traceback.format_exc().rstrip("\n"))
-        if not self.headers_sent:
-            self.headers_sent = True
-            try:
-                self._send(error_response(500, "Internal Server Error"))
-            except ClientGone:
-                pass
+        self._send_error(500, "Internal Server Error")
 

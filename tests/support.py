@@ -29,3 +29,37 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update(extra or {})
     return env
+
+
+#: Modules a one-shot request must not import: each costs milliseconds at every
+#: interpreter start (ARCHITECTURE.md, "Interpreter start is the floor"), or, for
+#: the last ones, is needed only by resident mode or by an error answer.
+EXPENSIVE_MODULES = frozenset({
+    "socket", "signal", "re", "logging", "subprocess", "json", "argparse", "urllib.parse", "email",
+    "tempfile", "tomllib", "sqlite3", "typing", "enum", "selectors", "traceback", "collections",
+    "__future__", "_socket", "scgi_inetd.resident", "scgi_inetd.answer",
+})
+
+
+def one_shot_imports(argv: list[str], request: bytes, log: Path) -> tuple[set[str], bytes]:
+    """Modules imported by `argv` (a Python program taking `--stderr LOG`) serving `request` on a socketpair.
+
+    The program runs with -X importtime, whose lines go to fd 2: the pipe until the
+    program points fd 2 at `log`, then `log`. Returns the module names and the response.
+    """
+    import socket
+    import subprocess
+
+    argv = [argv[0], "-X", "importtime", *argv[1:]]
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        process = subprocess.Popen(argv, stdin=theirs, stdout=theirs, stderr=subprocess.PIPE, env=child_env())
+        theirs.close()
+        ours.sendall(request)
+        ours.settimeout(20)
+        chunks = []
+        while chunk := ours.recv(65536):
+            chunks.append(chunk)
+        early = process.communicate(timeout=20)[1].decode()
+    lines = (early + log.read_text()).splitlines()
+    return {line.rpartition("|")[2].strip() for line in lines if line.startswith("import time:")}, b"".join(chunks)

@@ -12,7 +12,7 @@ from scgi_inetd.cgi_cli import main, parse_arguments
 from scgi_inetd.options import UsageError
 
 from .cgi_support import log_lines, request, run, run_raw, write_script
-from .support import EXAMPLES
+from .support import EXAMPLES, EXPENSIVE_MODULES, one_shot_imports, python_cmd
 
 CGI_BIN = EXAMPLES / "cgi-bin"
 
@@ -157,3 +157,16 @@ def test_cli_options_before_positionals():
     assert rest == ["script", "--env", "B=2"]
     with pytest.raises(UsageError):
         parse_arguments(["--timeout"])
+
+
+@pytest.mark.parametrize("mode", ["script", "directory"])
+def test_one_shot_request_imports_nothing_expensive(tmp_path, mode):
+    """Every module scgi-run imports before it becomes the script (-X importtime, log included)."""
+    script = write_script(tmp_path / "hello.sh", "#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\nhi\\n'\n")
+    log = tmp_path / "log"
+    target = [str(script)] if mode == "script" else [f"{tmp_path}/"]
+    argv = python_cmd("scgi-run", "--stderr", str(log), *target)
+    imported, response = one_shot_imports(argv, request(params={"SCRIPT_FILENAME": str(script)}), log)
+    assert response.endswith(b"\r\n\r\nhi\n"), response
+    assert "scgi_inetd.cgi_exec" in imported and "scgi_inetd.reader" in imported
+    assert not imported & EXPENSIVE_MODULES, sorted(imported & EXPENSIVE_MODULES)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from scgi_inetd.protocol import ProtocolError, encode_request
+from scgi_inetd.protocol import MIN_HEADER_SIZE, ProtocolError, encode_request
 from scgi_inetd.reader import read_request
 
 BODY_SIZES = [0, 1, 64 * 1024, 10 * 1024 * 1024]
@@ -135,14 +135,35 @@ def test_eof_inside_the_header_is_a_400_not_a_hang(cut):
         assert "closed inside the request header" in str(caught.value)
 
 
-def test_oversized_header_is_refused_without_reading_it():
+def test_oversized_header_is_refused_from_its_length_prefix():
     ours, theirs = socket.socketpair()
     with ours, theirs:
         ours.sendall(b"300000:" + b"x" * 1000)
         with pytest.raises(ProtocolError) as caught:
             read_request(theirs.fileno(), timeout=5)
         assert caught.value.status == 413
-        assert len(theirs.recv(5000, socket.MSG_DONTWAIT)) == 1007
+        assert len(theirs.recv(5000, socket.MSG_DONTWAIT)) == 1007 - MIN_HEADER_SIZE
+
+
+@pytest.mark.parametrize("kind", ["socket", "pipe"])
+def test_smallest_valid_header_leaves_its_body_whole(kind):
+    """The first read takes MIN_HEADER_SIZE bytes: exactly a minimal header, never its body."""
+    data = encode_request({}, b"body")
+    assert len(data) == MIN_HEADER_SIZE + 4
+    if kind == "socket":
+        ours, theirs = socket.socketpair()
+        ours.sendall(data)
+        fd, closers = theirs.fileno(), (ours.close, theirs.close)
+    else:
+        r, w = os.pipe()
+        os.write(w, data)
+        fd, closers = r, (lambda: os.close(r), lambda: os.close(w))
+    try:
+        assert read_request(fd, timeout=5) == {"CONTENT_LENGTH": "4", "SCGI": "1"}
+        assert os.read(fd, 100) == b"body"
+    finally:
+        for close in closers:
+            close()
 
 
 def test_malformed_header_is_a_400_with_its_offset():

@@ -16,7 +16,7 @@ import pytest
 
 from scgi_inetd.client import call, call_exec
 from scgi_inetd.wsgi_cli import load_app, main, parse_args
-from tests.support import EXAMPLES, REPO, child_env, python_cmd
+from tests.support import EXAMPLES, EXPENSIVE_MODULES, REPO, child_env, one_shot_imports, python_cmd
 
 APPS = str(REPO / "tests" / "wsgi_apps.py")
 
@@ -216,28 +216,14 @@ def test_listening_socket_on_fd_0_means_resident_mode(tmp_path):
             process.wait()
 
 
-FORBIDDEN_ON_THE_ONE_SHOT_PATH = {"socket", "signal", "re", "logging", "subprocess", "json", "argparse",
-                                  "urllib.parse", "email", "tempfile", "tomllib", "sqlite3", "typing",
-                                  "enum", "selectors", "traceback", "collections"}
-
-
 def test_one_shot_request_imports_nothing_expensive(tmp_path):
     """-X importtime lists every module imported, the log (fd 2 after open_log) included."""
+    from scgi_inetd.client import build_params
+    from scgi_inetd.protocol import encode_request
+
     log = tmp_path / "log"
     argv = python_cmd("scgi-wsgi", str(EXAMPLES / "hello_wsgi.py"), "--stderr", str(log))
-    argv.insert(1, "-X")
-    argv.insert(2, "importtime")
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        process = subprocess.Popen(argv, stdin=theirs, stdout=theirs, stderr=subprocess.PIPE, env=child_env())
-        from scgi_inetd.client import build_params
-        from scgi_inetd.protocol import encode_request
-
-        ours.sendall(encode_request(build_params("GET", "/")))
-        ours.settimeout(20)
-        assert ours.recv(65536).startswith(b"Status: 200 OK")
-        early = process.communicate(timeout=20)[1].decode()
-    imported = {line.rpartition("|")[2].strip() for line in (early + log.read_text()).splitlines()
-                if line.startswith("import time:")}
-    assert "scgi_inetd.wsgi" in imported and "scgi_inetd.resident" in imported
-    assert not imported & FORBIDDEN_ON_THE_ONE_SHOT_PATH, sorted(imported & FORBIDDEN_ON_THE_ONE_SHOT_PATH)
+    imported, response = one_shot_imports(argv, encode_request(build_params("GET", "/")), log)
+    assert response.startswith(b"Status: 200 OK")
+    assert "scgi_inetd.wsgi" in imported and "hello_wsgi" in imported  # the log's part was read
+    assert not imported & EXPENSIVE_MODULES, sorted(imported & EXPENSIVE_MODULES)

@@ -1,0 +1,116 @@
+"""Instructions executed by one one-shot request, ours against the minimal baselines.
+
+Wall-clock time on a loaded machine varies by tens of percent from run to
+run; the number of instructions a process executes barely varies at all.
+Each command runs under valgrind's callgrind with a
+socketpair end on fds 0, 1 and 2, as inetd does, and gets one request.
+For the exec shims the count stops where the shim becomes the program
+(valgrind does not follow execve): the shim's own cost, which is what is
+being compared.
+
+    python bench/oneshot_instructions.py [--python /usr/bin/python3.11] [--flags=-S] [--runs 3]
+
+The package is compiled (compileall) first: PYTHONDONTWRITEBYTECODE would
+otherwise make every run compile it from source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cgi_common import HELLO_C, MINIMAL_SHIM, REPO, build, request  # noqa: E402
+
+sys.path.insert(0, str(REPO))
+from scgi_inetd.client import build_params  # noqa: E402
+from scgi_inetd.protocol import encode_request  # noqa: E402
+
+RESPONSE = b"Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n\r\nHello, world!\n"
+RESPONDER = f"import os\nos.read(0, 65536)\nos.write(1, {RESPONSE!r})\n"
+
+
+def count(argv: list[str], data: bytes, env: dict[str, str], work: Path) -> tuple[int, bytes]:
+    """Run argv under callgrind on a socketpair; return (instructions, response).
+
+    callgrind dumps its counts before execve too (--dump-before), where a
+    process that is replaced would otherwise take them along.
+    """
+    out = Path(tempfile.mkdtemp(dir=work))
+    ours, theirs = socket.socketpair()
+    command = ["valgrind", "--tool=callgrind", "--dump-before=execve", f"--callgrind-out-file={out}/cg",
+               f"--log-file={out}/log", *argv]
+    process = subprocess.Popen(command, stdin=theirs, stdout=theirs, stderr=theirs, env=env)
+    theirs.close()
+    chunks = []
+    try:
+        if data:
+            ours.sendall(data)
+        while chunk := ours.recv(65536):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
+    process.wait()
+    ours.close()
+    totals = [int(match.group(1)) for dump in out.glob("cg*")
+              for match in re.finditer(r"^totals: (\d+)", dump.read_text(), re.M)]
+    if not totals:
+        raise RuntimeError(f"no count for {argv}: {(out / 'log').read_text()}")
+    return sum(totals), b"".join(chunks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default=os.path.realpath(sys.executable))
+    parser.add_argument("--flags", default="-S", help="interpreter flags for every command (default -S)")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    python = os.path.realpath(args.python)
+    flags = args.flags.split()
+    subprocess.run([python, "-m", "compileall", "-q", "-l", str(REPO / "scgi_inetd"), str(REPO / "examples")],
+                   check=True, stdout=subprocess.DEVNULL)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+    work = Path(tempfile.mkdtemp(prefix="scgi-bench-"))
+    hello = str(build(work, "hello", HELLO_C))
+    (work / "shim.py").write_text(MINIMAL_SHIM)
+    (work / "responder.py").write_text(RESPONDER)
+    wsgi_request = encode_request(build_params("GET", "/", [("User-Agent", "bench")]))
+    groups = {
+        "WSGI": {
+            "bare start (-c pass)": ([python, *flags, "-c", "pass"], b""),
+            "minimal responder": ([python, *flags, str(work / "responder.py")], wsgi_request),
+            "scgi-wsgi hello": ([python, *flags, str(REPO / "bin" / "scgi-wsgi"),
+                                 str(REPO / "examples" / "hello_wsgi.py")], wsgi_request),
+        },
+        "CGI (until execve)": {
+            "minimal shim (os.read + os.execv)": ([python, *flags, str(work / "shim.py"), hello], request()),
+            "scgi-run SCRIPT": ([python, *flags, str(REPO / "bin" / "scgi-run"), hello], request()),
+        },
+    }
+    print(f"interpreter: {python} {' '.join(flags)}; instructions (valgrind callgrind), min of {args.runs}")
+    for group, commands in groups.items():
+        counts = {}
+        for name, (argv, data) in commands.items():
+            runs = []
+            for _ in range(args.runs):
+                instructions, response = count(argv, data, env, work)
+                if data and argv[-1] != hello:
+                    assert response.endswith(b"Hello, world!\n"), (name, response)
+                runs.append(instructions)
+            counts[name] = min(runs)
+        base = counts["minimal responder" if group == "WSGI" else "minimal shim (os.read + os.execv)"]
+        print(f"{group}:")
+        for name, instructions in counts.items():
+            print(f"  {name:36} {instructions / 1e6:8.2f} M   {instructions / base:6.3f}x baseline"
+                  f"   {(instructions - base) / 1e6:+7.2f} M")
+
+
+if __name__ == "__main__":
+    main()
