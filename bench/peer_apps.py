@@ -153,7 +153,10 @@ def run_venv(root: Path, base_python: str) -> str:
 def compile_package(python: str) -> None:
     """Write the .pyc files first: with PYTHONDONTWRITEBYTECODE=1 every
     one-shot start would otherwise compile the package from source."""
-    subprocess.run([python, "-m", "compileall", "-q", str(REPO / "scgi_inetd"), str(HELLO_APP.parent)],
+    subprocess.run([python, "-m", "compileall", "-q", str(REPO / "scgi_inetd")],
+                   check=True, stdout=subprocess.DEVNULL)
+    # examples/ without recursing: examples/cgi-bin must stay free of __pycache__.
+    subprocess.run([python, "-m", "compileall", "-q", "-l", str(HELLO_APP.parent)],
                    check=True, stdout=subprocess.DEVNULL)
 
 
