@@ -4,7 +4,9 @@
 ``scgi-run [OPTIONS] SCRIPT [ARGS...]`` always runs SCRIPT with ARGS. Options
 come before the positional arguments. Without a listening socket (fd 0, or
 LISTEN_FDS, or --listen) it serves the one connection on fds 0 and 1, as
-inetd's ``nowait`` expects; with one it accepts and forks per connection.
+inetd's ``nowait`` expects; with one it serves resident: reading each
+header itself and spawning the script (cgi_resident), or, with
+--fix-status, forking a supervisor per connection (resident.serve).
 """
 
 import os
@@ -97,15 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     open_log(options.stderr)
     if listen_fd is None:
         return serve_connection(config)
-    from .resident import serve
+    limits = {"max_children": options.max_children, "idle_timeout": options.idle_timeout,
+              "grace": options.grace}
+    if config.fix_status:
+        # The supervisor that fixes the Status line is a process per request.
+        from .resident import serve
 
-    return serve(
-        listen_fd,
-        lambda: serve_connection(config),
-        max_children=options.max_children,
-        idle_timeout=options.idle_timeout,
-        grace=options.grace,
-    )
+        return serve(listen_fd, lambda: serve_connection(config), **limits)
+    from .cgi_resident import serve as serve_spawning
+
+    return serve_spawning(listen_fd, config, **limits)
 
 
 def make_config(options: CgiOptions, positionals: list[str]) -> "CgiConfig":

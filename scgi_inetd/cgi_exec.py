@@ -89,13 +89,23 @@ def serve_connection(config: CgiConfig) -> int:
         except ScriptError as error:
             refuse(request, error.status, str(error), error.detail)
             return 1
-    argv = [script.path, *config.args]
-    environ = exec_environ(build_environ(request, script, config.operator_env))
+    argv, environ = script_invocation(config, request, script)
     if config.fix_status:
         from .status_fixup import run_supervised
 
         return run_supervised(request, argv, environ, timeout=config.timeout)
     return exec_script(request, argv, environ, timeout=config.timeout)
+
+
+def script_invocation(
+    config: CgiConfig, request: dict[str, str], script: Script
+) -> tuple[list[str], dict[bytes, bytes]]:
+    """The argv and the execve environment ``script`` runs with for ``request``.
+
+    One place for both the one-shot path and the resident loop (cgi_resident).
+    """
+    argv = [script.path, *config.args]
+    return argv, exec_environ(build_environ(request, script, config.operator_env))
 
 
 def exec_script(
