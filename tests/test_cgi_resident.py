@@ -1,0 +1,309 @@
+"""Resident scgi-run in exec mode (cgi_resident): headers read in the loop, scripts spawned.
+
+Real processes and sockets: the server is bin/scgi-run --listen on a unix
+socket, requests come from scgi_inetd.client or a raw socket.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from scgi_inetd.client import call, connect, exchange
+from scgi_inetd.protocol import parse_response
+
+from .cgi_support import is_gone, log_lines, request, run_raw, scgi_run, write_script
+from .support import EXAMPLES, child_env
+from .test_cgi_confinement import ATTACKS, tree  # noqa: F401 (tree is a fixture)
+from .test_cgi_env import DUMP, dumped
+from .test_cgi_supervised import HANG
+
+CGI_BIN = EXAMPLES / "cgi-bin"
+
+SUM_SH = ("#!/bin/sh\nprintf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n'\n"
+          "head -c \"$CONTENT_LENGTH\" | sha256sum | cut -d' ' -f1\n")
+MARK_SH = "#!/bin/sh\ntouch \"$0.ran\"\nprintf 'Status: 200 OK\\r\\n\\r\\nran\\n'\n"
+SIGNALS_SH = "#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\n'; grep -E '^Sig(Ign|Blk)' /proc/self/status\n"
+
+
+class Server:
+    """``scgi-run --listen unix:... ARGS`` running in the background; stopped at the end."""
+
+    def __init__(self, tmp_path: Path, *args, launcher: tuple[str, ...] = (), env=None) -> None:
+        self.path = tmp_path / "cgi.sock"
+        self.address = f"unix:{self.path}"
+        self.log = tmp_path / "server.log"
+        argv = scgi_run("--listen", self.address, "--stderr", self.log, *args)
+        self.process = subprocess.Popen([*launcher, *argv], env=child_env(env))
+        deadline = time.monotonic() + 10
+        while not self.path.exists():
+            assert time.monotonic() < deadline and self.process.poll() is None, "the server did not start"
+            time.sleep(0.02)
+
+    def call(self, *args, **kwargs):
+        return call(self.address, *args, **kwargs)
+
+    def raw(self, data: bytes, timeout: float = 20) -> bytes:
+        with connect(self.address, timeout) as sock:
+            return exchange(sock, data)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(20)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def server(tmp_path):
+    started: list[Server] = []
+
+    def start(*args, **kwargs) -> Server:
+        started.append(Server(tmp_path, *args, **kwargs))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.close()
+
+
+def test_50_concurrent_posts_reach_their_scripts_intact(tmp_path, server):
+    cgi = tmp_path / "cgi"
+    cgi.mkdir()
+    write_script(cgi / "sum.sh", SUM_SH)
+    running = server("--max-children", "8", f"{cgi}/")
+    bodies = [os.urandom(size) for size in [0, 1, 27, 28, 29, 65536, 1 << 20] * 7 + [3] * 1]
+
+    def one(body: bytes):
+        return running.call("POST", "/cgi/sum.sh", body=body, params={"SCRIPT_FILENAME": f"{cgi}/sum.sh"},
+                            timeout=60)
+
+    with ThreadPoolExecutor(50) as pool:
+        responses = list(pool.map(one, bodies))
+    assert [(r.status, r.body.strip()) for r in responses] == [
+        (200, hashlib.sha256(body).hexdigest().encode()) for body in bodies]
+    assert running.stop() == 0
+    assert log_lines(running.log) == []
+
+
+def test_header_in_pieces_and_body_in_the_same_write(tmp_path, server):
+    """The loop reads a header that trickles in, and leaves the body bytes sent with it."""
+    write_script(tmp_path / "sum.sh", SUM_SH)
+    running = server(tmp_path / "sum.sh")
+    body = b"x" * 100
+    data = request("POST", "/", body=body)
+    with connect(running.address, 20) as sock:
+        for index in range(0, 42, 7):
+            sock.sendall(data[index:index + 7])
+            time.sleep(0.05)
+        raw = exchange(sock, data[42:])
+    assert parse_response(raw).body.strip() == hashlib.sha256(body).hexdigest().encode()
+
+
+def test_a_silent_client_blocks_nobody_and_gets_408(tmp_path, server):
+    running = server("--header-timeout", "1.5", CGI_BIN / "hello.sh")
+    with connect(running.address, 20) as silent, connect(running.address, 20) as partial:
+        partial.sendall(b"70:CONTENT_LENGTH\x00")
+        started = time.monotonic()
+        for _ in range(3):
+            assert running.call().status == 200
+        assert time.monotonic() - started < 1.0, "a silent client held the others up"
+        assert _read_all(silent).startswith(b"Status: 408 ")
+        assert _read_all(partial).startswith(b"Status: 408 ")
+    assert time.monotonic() - started < 5
+    assert [line.split(": ", 1)[1] for line in log_lines(running.log)] == [
+        "408 Request Timeout: request header not complete in time"] * 2
+
+
+@pytest.mark.parametrize("data, status", [
+    (b"3:abc,", 400),                        # not NUL-separated pairs
+    (b"x" * 40, 400),                        # no length prefix
+    (b"01:a,", 400),                         # leading zero
+    (b"99999999:", 413),                     # over --max-header
+    (b"30:CONTENT_LENGTH\x000\x00SCGI\x001\x00", 400),  # closed inside the header
+])
+def test_malformed_header_is_refused_and_no_script_runs(tmp_path, server, data, status):
+    script = write_script(tmp_path / "mark.sh", MARK_SH)
+    running = server(script)
+    with connect(running.address, 20) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        raw = _read_all(sock)
+    assert parse_response(raw).status == status
+    assert not (tmp_path / "mark.sh.ran").exists()
+    assert len(log_lines(running.log)) == 1
+    assert running.call().body == b"ran\n"  # the loop carries on
+
+
+def test_confinement_attacks_are_refused(tree, server):  # noqa: F811
+    running = server(f"{tree}/cgi/")
+    for name, status in ATTACKS:
+        if "\x00" in name:
+            continue  # the protocol cannot carry it; the one-shot table covers the raw case
+        filename = name if name.startswith("/") or not name else str(tree / name)
+        response = running.call(params={"SCRIPT_FILENAME": filename})
+        assert (name, response.status) == (name, status), response.body
+    assert not list(tree.rglob("*.ran")), "a script outside DIR ran"
+    allowed = running.call(params={"SCRIPT_FILENAME": f"{tree}/cgi/sub/deep.sh/more"})
+    assert allowed.body == f"ran {tree}/cgi/sub/deep.sh\n".encode()
+
+
+def test_refusal_drains_the_body_and_exec_failure_is_500(tmp_path, server):
+    write_script(tmp_path / "bad-interpreter", "#!/nonexistent/interpreter\n")
+    running = server(f"{tmp_path}/")
+    missing = running.call("POST", body=b"x" * 3_000_000, params={"SCRIPT_FILENAME": f"{tmp_path}/missing"})
+    assert missing.status == 404
+    failed = running.call("POST", body=b"y" * 100_000,
+                          params={"SCRIPT_FILENAME": f"{tmp_path}/bad-interpreter"})
+    assert failed.status == 500 and b"nonexistent" not in failed.body
+    assert len(log_lines(running.log)) == 2
+
+
+def test_environment_is_the_one_shot_environment(tmp_path, server):
+    cgi = tmp_path / "cgi"
+    cgi.mkdir()
+    write_script(cgi / "env.py", DUMP)
+    args = ["--env", "TZ=UTC", "--pass-env", "LANG", f"{cgi}/"]
+    env = {"LANG": "C.UTF-8", "SHIM_SECRET": "must-not-leak"}
+    params = {"SCRIPT_FILENAME": f"{cgi}/env.py/extra/p", "DOCUMENT_ROOT": "/srv/www"}
+    data = request("GET", "/cgi/env.py/extra/p?a=1", params=params, headers=[("Proxy", "evil")])
+    one_shot = dumped(parse_response(run_raw(args, data, env=env)).body)
+    resident = dumped(parse_response(server(*args, env=env).raw(data)).body)
+    assert resident == one_shot
+    assert resident[b"SCRIPT_FILENAME"] == f"{cgi}/env.py".encode() and b"SHIM_SECRET" not in resident
+
+
+def test_script_cwd_and_arguments(tmp_path, server):
+    script = write_script(tmp_path / "args.sh",
+                          "#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\n'; printf '%s|' \"$@\"; pwd; ls /proc/self/fd\n")
+    body = server(script, "one", "two words").call().body.decode().splitlines()
+    assert body[0] == f"one|two words|{tmp_path}"
+    assert sorted(body[1:]) == ["0", "1", "2", "3"], "descriptors other than 0-2 (and ls's own) leaked"
+
+
+def test_signals_are_default_in_the_script(tmp_path, server):
+    """Even those the server's launcher left ignored (nohup, a shell's trap)."""
+    script = write_script(tmp_path / "sig.sh", SIGNALS_SH)
+    running = server(script, launcher=("sh", "-c", 'trap "" HUP USR1 QUIT; exec "$@"', "sh"))
+    fields = dict(line.split(":\t") for line in running.call().body.decode().splitlines())
+    assert int(fields["SigIgn"], 16) & 0x7FFFFFFF == 0, fields
+    assert int(fields["SigBlk"], 16) == 0, fields
+
+
+def test_timeout_ends_the_whole_process_group(tmp_path, server):
+    script = write_script(tmp_path / "hang.sh", HANG.format(before=""))
+    running = server("--timeout", "0.5", script)
+    started = time.monotonic()
+    assert running.raw(request()) == b""
+    assert time.monotonic() - started < 5, "the client waited past the timeout"
+    sleeper = int((tmp_path / "hang.sh.pid").read_text())
+    _wait_until_gone(sleeper)
+    [line] = log_lines(running.log)
+    assert "after 0.5s" in line
+    assert running.stop() == 0
+
+
+def test_timeout_ends_children_that_outlive_the_script(tmp_path, server):
+    """The script exits, its background child keeps the connection: --timeout still ends it."""
+    script = write_script(tmp_path / "leave.sh",
+                          "#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\nbye\\n'\nsleep 300 &\necho $! > \"$0.pid\"\n")
+    running = server("--timeout", "0.5", script)
+    started = time.monotonic()
+    assert running.raw(request()).endswith(b"bye\n")
+    assert time.monotonic() - started < 5
+    _wait_until_gone(int((tmp_path / "leave.sh.pid").read_text()))
+
+
+def test_max_children_bounds_running_scripts(tmp_path, server):
+    (tmp_path / "running").mkdir()
+    script = write_script(tmp_path / "count.sh",
+                          "#!/bin/sh\ntouch running/$$; sleep 0.3; ls running | wc -l >> counts; rm running/$$\n"
+                          "printf 'Status: 200 OK\\r\\n\\r\\nok\\n'\n")
+    running = server("--max-children", "2", script)
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: running.call(timeout=30).status, range(6)))
+    assert statuses == [200] * 6
+    counts = [int(line) for line in (tmp_path / "counts").read_text().split()]
+    assert len(counts) == 6 and max(counts) <= 2
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path, server):
+    script = write_script(tmp_path / "slow.sh",
+                          "#!/bin/sh\necho $$ > \"$0.pid\"\nsleep 1\nprintf 'Status: 200 OK\\r\\n\\r\\ndone\\n'\n")
+    running = server(script)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(running.call, timeout=20)
+        _wait_for(tmp_path / "slow.sh.pid")
+        running.process.send_signal(signal.SIGTERM)
+        assert pending.result().body == b"done\n"
+    assert running.process.wait(10) == 0
+    assert not running.path.exists() or not _accepts(running.address)
+
+
+def test_sigterm_grace_ends_a_script_that_runs_on(tmp_path, server):
+    script = write_script(tmp_path / "hang.sh", HANG.format(before=""))
+    running = server("--grace", "0.5", script)
+    with connect(running.address, 20) as sock:
+        sock.sendall(request())
+        _wait_for(tmp_path / "hang.sh.pid")
+        started = time.monotonic()
+        assert running.stop() == 0
+        assert time.monotonic() - started < 5
+        assert _read_all(sock) == b""
+    _wait_until_gone(int((tmp_path / "hang.sh.pid").read_text()))
+    assert "still running after 0.5s" in log_lines(running.log)[0]
+
+
+def test_idle_timeout_exits(tmp_path, server):
+    running = server("--idle-timeout", "0.5", CGI_BIN / "hello.sh")
+    assert running.call().status == 200
+    assert running.process.wait(10) == 0
+    assert "idle" in log_lines(running.log)[-1]
+
+
+def test_fix_status_keeps_the_forking_loop(tmp_path, server):
+    running = server("--fix-status", CGI_BIN / "no-status.sh")
+    response = running.call()
+    assert response.status == 200
+    assert running.stop() == 0
+
+
+def _wait_for(path: Path, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def _wait_until_gone(pid: int, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not is_gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert is_gone(pid), f"process {pid} survived"
+
+
+def _accepts(address: str) -> bool:
+    try:
+        connect(address, 1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (nothing more is sent)."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
