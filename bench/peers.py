@@ -51,10 +51,11 @@ STREAM_DIRECTIVES = """\
         scgi_send_timeout 600s;"""
 
 
-# Bench-only prototypes of proposed library changes (bench/proto_*.py), measured in the same run.
+# Bench-only prototypes of proposed library changes (bench/proto_*.py), and the previous
+# resident scgi-run loop (bench/forking_cgi_resident.py), measured in the same run.
 PROTO_EXIT = "prototype: scgi-wsgi hello, os._exit at the end"
 PROTO_PREFORK = "prototype: scgi-wsgi resident, pre-forked workers"
-PROTO_SPAWN = "prototype: scgi-run resident via posix_spawn"
+FORKING_RUN = "previous: scgi-run resident, a forked interpreter per connection"
 
 
 @dataclass
@@ -127,7 +128,7 @@ class Row:
         """Whose process tree serves this row (its CPU time is charged to the row)."""
         for prefix, server in (("fcgiwrap", "fcgiwrap"), ("flup", "flup"), ("scgi package", "scgi"),
                                ("uWSGI", "uwsgi"), (PROTO_PREFORK, "proto-prefork"),
-                               (PROTO_SPAWN, "proto-spawn")):
+                               (FORKING_RUN, "forking-run")):
             if self.name.startswith(prefix):
                 return server
         return "inetd"
@@ -248,16 +249,18 @@ class Bench:
             boot.skipped = "bin/scgi-bootmenu or examples/bootmenu.toml not in this checkout"
         add(boot)
         add(Row("scgi-run resident + hello.sh", "resident", "/scgi-run-resident/hello.sh", b"Hello from sh",
-                ["fcgiwrap + hello.sh", "scgi-run + hello.sh"], ("fcgiwrap + hello.sh", 1.0)))
+                ["fcgiwrap + hello.sh", "scgi-run + hello.sh", f"{FORKING_RUN} + hello.sh"],
+                ("fcgiwrap + hello.sh", 1.0)))
         add(Row("scgi-run resident + hello (C)", "resident", "/scgi-run-resident/hello", b"hello",
-                ["fcgiwrap + hello (C)", "scgi-run + hello (C)"], ("fcgiwrap + hello (C)", 1.0)))
+                ["fcgiwrap + hello (C)", "scgi-run + hello (C)", f"{FORKING_RUN} + hello (C)"],
+                ("fcgiwrap + hello (C)", 1.0)))
         add(Row("scgi-wsgi resident hello", "resident", "/wsgi-resident", b"Hello, world!",
                 ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", "scgi-wsgi hello"],
                 ("flup SCGI server", 1.5)))
-        add(Row(f"{PROTO_SPAWN} + hello.sh", "resident", "/proto/spawn/hello.sh", b"Hello from sh",
-                ["fcgiwrap + hello.sh", "scgi-run resident + hello.sh"]))
-        add(Row(f"{PROTO_SPAWN} + hello (C)", "resident", "/proto/spawn/hello", b"hello",
-                ["fcgiwrap + hello (C)", "scgi-run resident + hello (C)"]))
+        add(Row(f"{FORKING_RUN} + hello.sh", "resident", "/forking-run/hello.sh", b"Hello from sh",
+                ["fcgiwrap + hello.sh"]))
+        add(Row(f"{FORKING_RUN} + hello (C)", "resident", "/forking-run/hello", b"hello",
+                ["fcgiwrap + hello (C)"]))
         add(Row(PROTO_PREFORK, "resident", "/proto/prefork", b"Hello, world!",
                 ["flup SCGI server", "uWSGI --scgi-socket", "scgi-wsgi resident hello"]))
         for name, package, path in (("flup SCGI server", "flup", "/flup"),
@@ -289,7 +292,7 @@ class Bench:
         parts.append(location("/proto/wsgi-exit", self.sock("proto-exit")))
         parts.append(location("/proto/prefork", self.sock("proto-prefork")))
         for program in ("hello.sh", "hello"):
-            parts.append(location(f"/proto/spawn/{program}", self.sock("proto-spawn"), script=f"{cgi}/{program}"))
+            parts.append(location(f"/forking-run/{program}", self.sock("forking-run"), script=f"{cgi}/{program}"))
         parts.append(location("/flup", self.sock("flup")))
         parts.append(location("/scgi-package", self.sock("scgi-package")))
         parts.append(location("/uwsgi", self.sock("uwsgi")))
@@ -321,8 +324,8 @@ class Bench:
         self.background("proto-prefork", [self.python, "-I", str(BENCH / "proto_prefork_wsgi.py"),
                                           self.sock("proto-prefork"), f"{peer_apps.HELLO_APP}:application",
                                           workers], self.sock("proto-prefork"))
-        self.background("proto-spawn", [self.python, "-I", str(BENCH / "proto_spawn_cgi.py"),
-                                        self.sock("proto-spawn"), f"{self.cgi}/"], self.sock("proto-spawn"))
+        self.background("forking-run", [self.python, "-I", str(BENCH / "forking_cgi_resident.py"),
+                                        self.sock("forking-run"), f"{self.cgi}/"], self.sock("forking-run"))
         venv_python = str(peer_apps.peers_venv_python(self.options.peers_venv))
         app_dir = str(peer_apps.HELLO_APP.parent)
         if "flup" in self.peers:
