@@ -38,7 +38,7 @@ import _socket
 
 from .answer import send_error
 from .cgi_exec import (DRAIN_IDLE, KILL_GRACE, RESET_SIGNALS, CgiConfig, content_length, group_alive,
-                       half_close, script_invocation)
+                       script_invocation)
 from .logsink import log_line
 from .protocol import MIN_HEADER_SIZE, IncompleteRequest, ProtocolError, netstring_extent, parse_request
 from .script_resolver import ScriptError
@@ -55,14 +55,16 @@ DRAIN_CHUNK = 1 << 16
 class Connection:
     """An accepted connection we still own: its header being read, or its body being drained."""
 
-    __slots__ = ("fd", "received", "size", "deadline", "unread")
+    __slots__ = ("sock", "fd", "received", "size", "deadline", "unread", "polled")
 
-    def __init__(self, fd: int, deadline: float) -> None:
-        self.fd = fd
+    def __init__(self, sock: "_socket.socket", deadline: float) -> None:
+        self.sock = sock  # blocking, as the script will want it: reads here pass MSG_DONTWAIT
+        self.fd = sock.fileno()
         self.received = b""
         self.size: int | None = None  # the header netstring's size, once its prefix is in
         self.deadline = deadline
         self.unread: int | None = None  # body bytes left to drain, once answered with an error
+        self.polled = False  # in the poll set: its header did not come with the connection
 
 
 class Running:
@@ -101,33 +103,37 @@ class CgiServer:
         self.listening = False
         self.stopping: list[int] = []
         self.last_activity = time.monotonic()
+        self.home = -1  # this process's own cwd, to return to after each spawn
 
     def run(self) -> int:
         _prepare_descriptors(self.listen_fd)
         wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.poller.register(wake_read, select.POLLIN)
-        home = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.home = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         previous = {sig: signal.signal(sig, lambda number, frame: self.stopping.append(number))
                     for sig in (signal.SIGTERM, signal.SIGINT)}
         previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda number, frame: None)
         old_wakeup = signal.set_wakeup_fd(wake_write)
         try:
-            self.loop(wake_read, home)
+            self.loop(wake_read)
             self.finish()
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            for fd in (wake_read, wake_write, home):
+            for fd in (wake_read, wake_write, self.home):
                 os.close(fd)
         return 0
 
-    def loop(self, wake_read: int, home: int) -> None:
+    def loop(self, wake_read: int) -> None:
         """Until SIGTERM or idleness; after SIGTERM, until the work in progress is done or ``grace``."""
         stop_deadline = None
+        signalled = True  # a signal (SIGCHLD among them) wrote to the wake-up pipe
         while True:
             now = time.monotonic()
-            self.reap()
+            if signalled:
+                self.reap()
+                signalled = False
             self.enforce_deadlines(now)
             if self.stopping and stop_deadline is None:
                 stop_deadline = now + self.grace
@@ -145,10 +151,11 @@ class CgiServer:
             for fd, events in self.poller.poll(None if wait is None else max(wait, 0) * 1000 + 1):
                 if fd == wake_read:
                     _drain_pipe(wake_read)
+                    signalled = True
                 elif fd == self.listen_fd:
                     self.accept()
                 elif fd in self.connections:
-                    self.readable(self.connections[fd], home)
+                    self.readable(self.connections[fd])
 
     def busy(self) -> bool:
         return bool(self.connections or self.running)
@@ -188,11 +195,16 @@ class CgiServer:
             except OSError as error:  # EMFILE and the like: try again on the next wake-up
                 log_line(f"cannot accept: {error.strerror}")
                 return
-            os.set_blocking(fd, False)
-            self.connections[fd] = Connection(fd, time.monotonic() + self.config.header_timeout)
-            self.poller.register(fd, select.POLLIN)
+            sock = _socket.socket(self.listener.family, self.listener.type, 0, fd)
+            connection = Connection(sock, time.monotonic() + self.config.header_timeout)
+            self.connections[fd] = connection
+            # nginx sends the header with the connection: try it before polling.
+            self.readable(connection)
+            if fd in self.connections and not connection.polled:
+                self.poller.register(fd, select.POLLIN)
+                connection.polled = True
 
-    def readable(self, connection: Connection, home: int) -> None:
+    def readable(self, connection: Connection) -> None:
         if connection.unread is not None:
             self.drain(connection)
             return
@@ -204,7 +216,7 @@ class CgiServer:
             self.refuse(connection, error.status, str(error), unread=self.config.max_header)
             return
         if header is not None:
-            self.start(connection, header, home)
+            self.start(connection, header)
 
     def read_header(self, connection: Connection) -> bytes | None:
         """One read towards the header, never past it; the whole header once it is in.
@@ -217,7 +229,7 @@ class CgiServer:
         else:
             count = connection.size - len(connection.received)
         try:
-            chunk = os.read(connection.fd, count)
+            chunk = connection.sock.recv(count, _socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return None
         except ConnectionError as error:
@@ -233,7 +245,7 @@ class CgiServer:
                 return None
         return connection.received if len(connection.received) == connection.size else None
 
-    def start(self, connection: Connection, header: bytes, home: int) -> None:
+    def start(self, connection: Connection, header: bytes) -> None:
         """Resolve the script, spawn it on the connection, and let go of the connection."""
         try:
             request, _ = parse_request(header, self.config.max_header)
@@ -247,9 +259,8 @@ class CgiServer:
             return
         argv, environ = script_invocation(self.config, request, script)
         try:
-            pid = spawn(argv, environ, connection.fd, home)
+            pid = spawn(argv, environ, connection.fd, self.home)
         except OSError as error:
-            os.set_blocking(connection.fd, False)
             self.refuse(connection, 500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}",
                         content_length(request))
             return
@@ -263,21 +274,25 @@ class CgiServer:
 
         The answer (about 150 bytes) fits in the send buffer of a connection
         we have not written to yet; should it not, send_error drops it rather
-        than block (the socket is non-blocking).
+        than block (the socket is made non-blocking first).
         """
+        os.set_blocking(connection.fd, False)
         send_error(connection.fd, status, message, detail)
         if unread <= 0:
             self.forget(connection)
             return
         # Closing with unread data resets the connection; half-close, then read
         # the body away, as cgi_exec.finish_connection does for a one-shot refusal.
-        half_close(connection.fd)
+        try:
+            connection.sock.shutdown(_socket.SHUT_WR)
+        except OSError:
+            pass
         connection.unread = unread
         connection.deadline = time.monotonic() + DRAIN_IDLE
 
     def drain(self, connection: Connection) -> None:
         try:
-            chunk = os.read(connection.fd, min(connection.unread, DRAIN_CHUNK))
+            chunk = connection.sock.recv(min(connection.unread, DRAIN_CHUNK), _socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -288,9 +303,10 @@ class CgiServer:
             self.forget(connection)
 
     def forget(self, connection: Connection) -> None:
-        self.poller.unregister(connection.fd)
+        if connection.polled:
+            self.poller.unregister(connection.fd)
         del self.connections[connection.fd]
-        os.close(connection.fd)
+        connection.sock.close()
 
     def enforce_deadlines(self, now: float) -> None:
         for connection in [c for c in self.connections.values() if now >= c.deadline]:
@@ -364,10 +380,9 @@ def spawn(argv: list[str], environ: dict[bytes, bytes], connection: int, home: i
 
     posix_spawn in Python 3.11 has no chdir action, so this process changes
     into the script's folder around the call and back to ``home`` (one
-    thread: nothing else sees it). O_NONBLOCK belongs to the open socket,
-    shared with the script, so it is cleared first.
+    thread: nothing else sees it). The socket is blocking, as the script
+    expects: O_NONBLOCK would belong to the open socket it shares with us.
     """
-    os.set_blocking(connection, True)
     os.chdir(os.path.dirname(argv[0]))
     try:
         return os.posix_spawn(argv[0], argv, environ,
