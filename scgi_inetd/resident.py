@@ -231,9 +231,14 @@ def _serve_pool(loop: _Loop, requests: int, workers: int, grace: float) -> None:
     request and no system call, and wakes this loop only when a worker
     exits (SIGCHLD) or when the idle deadline is due.
     """
+    import fcntl
     import mmap
     import signal
+    import socket
 
+    passed = loop.listener
+    if passed.fileno() <= 1:  # inetd `wait` passes it on fds 0 to 2; a worker puts connections on 0 and 1
+        loop.listener = socket.socket(fileno=fcntl.fcntl(passed.fileno(), fcntl.F_DUPFD_CLOEXEC, 3))
     board = mmap.mmap(-1, 8 * workers)  # anonymous and shared: children write, the loop reads
     activity = memoryview(board).cast("d")
     loop.listener.setblocking(True)
@@ -270,6 +275,7 @@ def _serve_pool(loop: _Loop, requests: int, workers: int, grace: float) -> None:
         for pid in running:
             os.kill(pid, signal.SIGTERM)
         loop.listener.close()
+        passed.close()
         _finish(set(running), grace, signal.SIGKILL)
     finally:
         activity.release()
@@ -318,6 +324,8 @@ def _work(loop: _Loop, requests: int, activity: memoryview, slot: int) -> None:
         os.close(fd)
     parent = os.getppid()
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
     accept = loop.listener._accept
     served = 0
     try:

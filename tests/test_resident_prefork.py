@@ -158,6 +158,28 @@ def test_connection_is_closed_after_each_response_and_no_descriptor_of_it_stays(
     assert sum(target.startswith("socket:") for target in fds.values()) == 1
 
 
+def test_listening_socket_on_fds_0_to_2_as_inetd_wait_passes_it(tmp_path):
+    """The workers put each connection on fds 0 and 1, where inetd `wait` put the listener."""
+    path = str(tmp_path / "wait.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)
+    with listener:
+        process = subprocess.Popen(python_cmd("scgi-wsgi", "--max-children", "2", "--requests-per-child", "3",
+                                              APP), stdin=listener, stdout=listener, stderr=listener,
+                                   env=child_env())
+    try:
+        answers = [json.loads(call(f"unix:{path}", "GET", "/", timeout=5).body) for _ in range(8)]
+        assert max(Counter(a["pid"] for a in answers).values()) == 3
+        assert process.pid not in {a["pid"] for a in answers}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_idle_timeout_stops_the_pool_and_exits_0(pool):
     server = pool("--max-children", "3", "--requests-per-child", "5", "--idle-timeout", "0.5")
     workers = server.workers(3)
