@@ -127,6 +127,9 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     except ProtocolError as error:
         response.fail(error.status, str(error))
         errors.flush()
+        from .answer import finish_connection
+
+        finish_connection(stdin, stdout)
         return
     except OSError as error:
         response.log(f"reading the request failed: {error}")
