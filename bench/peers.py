@@ -51,11 +51,13 @@ STREAM_DIRECTIVES = """\
         scgi_send_timeout 600s;"""
 
 
-# Bench-only prototypes of proposed library changes (bench/proto_*.py), and the previous
+# A bench-only prototype of a proposed library change (bench/proto_*.py), and the previous
 # resident scgi-run loop (bench/forking_cgi_resident.py), measured in the same run.
 PROTO_EXIT = "prototype: scgi-wsgi hello, os._exit at the end"
-PROTO_PREFORK = "prototype: scgi-wsgi resident, pre-forked workers"
 FORKING_RUN = "previous: scgi-run resident, a forked interpreter per connection"
+
+# scgi-wsgi resident with a pool of pre-forked workers (--requests-per-child).
+REQUESTS_PER_CHILD = 1000
 
 
 @dataclass
@@ -127,8 +129,7 @@ class Row:
     def server(self) -> str:
         """Whose process tree serves this row (its CPU time is charged to the row)."""
         for prefix, server in (("fcgiwrap", "fcgiwrap"), ("flup", "flup"), ("scgi package", "scgi"),
-                               ("uWSGI", "uwsgi"), (PROTO_PREFORK, "proto-prefork"),
-                               (FORKING_RUN, "forking-run")):
+                               ("uWSGI", "uwsgi"), (FORKING_RUN, "forking-run")):
             if self.name.startswith(prefix):
                 return server
         return "inetd"
@@ -199,6 +200,7 @@ class Bench:
     def services(self) -> list[stack.Service]:
         py, cgi = self.python, f"{self.cgi}/"
         hello = f"{peer_apps.HELLO_APP}:application"
+        workers = str(self.options.connections)
         services = [
             stack.Service(self.sock("floor-python"), [py, py, "-I", "-c", "pass"]),
             stack.Service(self.sock("floor-sh"), ["/bin/sh", "sh", "-c", "true"]),
@@ -208,6 +210,10 @@ class Bench:
             stack.Service(self.sock("wsgi-bulk"), self.ours("scgi-wsgi", "--script-name", "/stream/wsgi",
                                                                   f"{self.root}/bulk_app.py:application")),
             stack.Service(self.sock("wsgi-resident"), self.ours("scgi-wsgi", hello), wait=True),
+            # As many workers as the peers get (--connections): uWSGI --processes, the scgi package's workers.
+            stack.Service(self.sock("wsgi-prefork"), self.ours("scgi-wsgi", "--max-children", workers,
+                                                               "--requests-per-child", str(REQUESTS_PER_CHILD),
+                                                               hello), wait=True),
             stack.Service(self.sock("proto-exit"), [py, py, "-I", str(BENCH / "proto_exit_wsgi.py"), hello]),
             stack.Service(self.sock("run-resident"), self.ours("scgi-run", cgi), wait=True),
         ]
@@ -257,12 +263,14 @@ class Bench:
         add(Row("scgi-wsgi resident hello", "resident", "/wsgi-resident", b"Hello, world!",
                 ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", "scgi-wsgi hello"],
                 ("flup SCGI server", 1.5)))
+        add(Row(f"scgi-wsgi resident --requests-per-child {REQUESTS_PER_CHILD} hello", "resident",
+                "/wsgi-prefork", b"Hello, world!",
+                ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", "scgi-wsgi resident hello"],
+                ("flup SCGI server", 1.5)))
         add(Row(f"{FORKING_RUN} + hello.sh", "resident", "/forking-run/hello.sh", b"Hello from sh",
                 ["fcgiwrap + hello.sh"]))
         add(Row(f"{FORKING_RUN} + hello (C)", "resident", "/forking-run/hello", b"hello",
                 ["fcgiwrap + hello (C)"]))
-        add(Row(PROTO_PREFORK, "resident", "/proto/prefork", b"Hello, world!",
-                ["flup SCGI server", "uWSGI --scgi-socket", "scgi-wsgi resident hello"]))
         for name, package, path in (("flup SCGI server", "flup", "/flup"),
                                     ("scgi package server", "scgi", "/scgi-package"),
                                     ("uWSGI --scgi-socket", "uwsgi", "/uwsgi")):
@@ -279,6 +287,7 @@ class Bench:
         parts.append(location("/floor/sh", self.sock("floor-sh")))
         parts.append(location("/wsgi", self.sock("wsgi")))
         parts.append(location("/wsgi-resident", self.sock("wsgi-resident")))
+        parts.append(location("/wsgi-prefork", self.sock("wsgi-prefork")))
         for program in ("hello.sh", "hello", "wsgiref.cgi"):
             parts.append(location(f"/fcgiwrap/{program}", fcgi, kind="fastcgi", script=f"{cgi}/{program}"))
         for program in ("hello.sh", "hello"):
@@ -290,7 +299,6 @@ class Bench:
                      "        scgi_param PATH_INFO $fastcgi_path_info;\n"
                      f"        scgi_pass unix:{self.sock('boot')};\n    }}\n")
         parts.append(location("/proto/wsgi-exit", self.sock("proto-exit")))
-        parts.append(location("/proto/prefork", self.sock("proto-prefork")))
         for program in ("hello.sh", "hello"):
             parts.append(location(f"/forking-run/{program}", self.sock("forking-run"), script=f"{cgi}/{program}"))
         parts.append(location("/flup", self.sock("flup")))
@@ -321,9 +329,6 @@ class Bench:
             for row in self.rows:
                 if row.name.startswith("fcgiwrap"):
                     row.skipped = "fcgiwrap not installed (apt-get install fcgiwrap)"
-        self.background("proto-prefork", [self.python, "-I", str(BENCH / "proto_prefork_wsgi.py"),
-                                          self.sock("proto-prefork"), f"{peer_apps.HELLO_APP}:application",
-                                          workers], self.sock("proto-prefork"))
         self.background("forking-run", [self.python, "-I", str(BENCH / "forking_cgi_resident.py"),
                                         self.sock("forking-run"), f"{self.cgi}/"], self.sock("forking-run"))
         venv_python = str(peer_apps.peers_venv_python(self.options.peers_venv))

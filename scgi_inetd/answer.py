@@ -8,7 +8,7 @@ import os
 
 from .logsink import log_line
 
-__all__ = ["REASONS", "error_response", "send_error", "status_line"]
+__all__ = ["REASONS", "error_response", "finish_connection", "half_close", "send_error", "status_line"]
 
 # Reason phrases for the statuses the gateway itself answers with (RFC 9110).
 # A table instead of http.HTTPStatus: importing `http` pulls in `enum`.
@@ -59,3 +59,62 @@ def send_error(fd: int, status: int, message: str, detail: str = "") -> None:
             data = data[os.write(fd, data) :]
     except OSError:
         pass
+
+
+# After a refused header the body's length is unknown: read at most this much
+# while waiting for the web server to close (nginx has the whole body at hand
+# and sends it at once; a client that sends more is cut off with a reset).
+DISCARD_LIMIT = 16 << 20
+#: Seconds without a byte after which draining gives up: nginx writes the
+#: whole request at once, so a pause this long means nothing more is coming.
+DRAIN_IDLE = 2.0
+
+
+def finish_connection(stdin: int = 0, stdout: int = 1, unread: "int | None" = None,
+                      idle: float = DRAIN_IDLE) -> None:
+    """Half-close the response side, then read and drop what the client still sends.
+
+    Closing a unix socket with unread data resets the connection: nginx logs
+    "readv() failed (104: Connection reset by peer)" and the client may get a
+    cut-off response. The half-close tells the web server the response is
+    complete; it then closes, and the drain ends at EOF instead of waiting.
+    `unread` is how many request bytes are still to come (CONTENT_LENGTH
+    minus what was read), or None after a refused header: then until EOF, at
+    most DISCARD_LIMIT bytes.
+    """
+    half_close(stdout)
+    left = DISCARD_LIMIT if unread is None else unread
+    if left <= 0:
+        return
+    import select
+
+    poller = select.poll()
+    poller.register(stdin, select.POLLIN)
+    while left > 0:
+        if not poller.poll(idle * 1000):
+            return
+        try:
+            chunk = os.read(stdin, min(left, 1 << 16))
+        except OSError:
+            return
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
+def half_close(fd: int) -> None:
+    """shutdown(SHUT_WR) on the socket at `fd`; nothing when it is no socket."""
+    import _socket
+
+    copy = os.dup(fd)
+    try:
+        sock = _socket.socket(fileno=copy)
+    except OSError:
+        os.close(copy)
+        return
+    try:
+        sock.shutdown(_socket.SHUT_WR)
+    except OSError:
+        pass
+    finally:
+        sock.close()

@@ -36,7 +36,7 @@ import time
 
 import _socket
 
-from .answer import send_error
+from .answer import DISCARD_LIMIT, send_error
 from .cgi_exec import (DRAIN_IDLE, KILL_GRACE, RESET_SIGNALS, CgiConfig, content_length, group_alive,
                        script_invocation)
 from .logsink import log_line
@@ -211,9 +211,10 @@ class CgiServer:
         try:
             header = self.read_header(connection)
         except ProtocolError as error:
-            # What follows a refused header is never ours to pass on; reading
-            # it (bounded) spares the client a reset instead of our answer.
-            self.refuse(connection, error.status, str(error), unread=self.config.max_header)
+            # What follows a refused header is never ours to pass on; reading it
+            # (until EOF, at most DISCARD_LIMIT) spares the client a reset, as
+            # answer.finish_connection does for the one-shot front-ends.
+            self.refuse(connection, error.status, str(error), unread=DISCARD_LIMIT)
             return
         if header is not None:
             self.start(connection, header)
@@ -250,7 +251,7 @@ class CgiServer:
         try:
             request, _ = parse_request(header, self.config.max_header)
         except ProtocolError as error:
-            self.refuse(connection, error.status, str(error), unread=self.config.max_header)
+            self.refuse(connection, error.status, str(error), unread=DISCARD_LIMIT)
             return
         try:
             script = self.config.script or self.config.resolver.resolve(request.get("SCRIPT_FILENAME"))
@@ -312,7 +313,7 @@ class CgiServer:
         for connection in [c for c in self.connections.values() if now >= c.deadline]:
             if connection.unread is None:
                 self.refuse(connection, 408, "request header not complete in time",
-                            unread=self.config.max_header)
+                            unread=DISCARD_LIMIT)
             else:
                 self.forget(connection)
         for script in list(self.running.values()):

@@ -25,6 +25,11 @@ SERVE_OPTIONS_HELP = """serving options:
   --max-children N       resident: connections served at once (default 16)
   --idle-timeout SECONDS resident: exit after this long without a connection
   --grace SECONDS        resident: on SIGTERM, wait this long for running requests (default 30)
+  --requests-per-child N resident: with N > 1, --max-children workers are forked up front
+                         and each serves up to N connections before it is replaced: no
+                         fork per request, but what one request leaves in a worker's
+                         memory (module globals, caches, open files) the next one in
+                         that worker sees. Default 1: a fresh child per connection.
   --header-timeout SECONDS
                          refuse a request whose header is not complete in time (default 30)
   --max-header BYTES     refuse a larger request header (default 262144)"""
@@ -37,7 +42,8 @@ class UsageError(Exception):
 class ServeOptions:
     """Where logs go, how requests are read, and how resident mode behaves."""
 
-    __slots__ = ("stderr", "listen", "max_children", "idle_timeout", "grace", "header_timeout", "max_header")
+    __slots__ = ("stderr", "listen", "max_children", "idle_timeout", "grace", "requests_per_child",
+                 "header_timeout", "max_header")
 
     def __init__(self) -> None:
         self.stderr: str | None = None
@@ -45,6 +51,7 @@ class ServeOptions:
         self.max_children = 16
         self.idle_timeout: float | None = None
         self.grace = 30.0
+        self.requests_per_child = 1
         self.header_timeout = DEFAULT_HEADER_TIMEOUT
         self.max_header = DEFAULT_MAX_HEADER
 
@@ -75,6 +82,7 @@ SERVE_OPTIONS = {
     "--max-children": ("max_children", _number(int, 1)),
     "--idle-timeout": ("idle_timeout", _number(float, 0)),
     "--grace": ("grace", _number(float, 0)),
+    "--requests-per-child": ("requests_per_child", _number(int, 1)),
     "--header-timeout": ("header_timeout", _number(float, 0.001)),
     "--max-header": ("max_header", _number(int, 16)),
 }

@@ -10,6 +10,12 @@ Loop: poll the listener and a wake-up pipe (signals write to it); reap
 children; stop accepting at `max_children`; exit after `idle_timeout` without
 a connection or child; on SIGTERM close the listener, give running children
 `grace` seconds, then end the rest and exit 0.
+
+With `requests_per_child` N > 1 the fork is paid once per N connections
+instead: a pool of `max_children` pre-forked workers each block in accept()
+on the shared listener (the kernel wakes one) and serve up to N connections
+with the same one-shot path, then exit and are replaced. The price is
+isolation: what one request leaves in a worker's memory the next one sees.
 """
 
 from __future__ import annotations
@@ -92,45 +98,28 @@ def bind_listener(address: str) -> int:
 
 
 def serve(listen_fd: int, handle: Callable[[], None], *, max_children: int = 16,
-          idle_timeout: float | None = None, grace: float = 30.0) -> int:
-    """Serve connections on `listen_fd` until SIGTERM/SIGINT or `idle_timeout`; return 0."""
+          idle_timeout: float | None = None, grace: float = 30.0, requests_per_child: int = 1) -> int:
+    """Serve connections on `listen_fd` until SIGTERM/SIGINT or `idle_timeout`; return 0.
+
+    `requests_per_child` 1 forks a child per connection; more runs a pool of
+    `max_children` workers that each serve that many connections.
+    """
     import signal
     import socket
 
     listener = socket.socket(fileno=listen_fd)
-    listener.setblocking(False)
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     stopping: list[int] = []
     previous = {sig: signal.signal(sig, lambda number, frame: stopping.append(number))
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda number, frame: None)
     old_wakeup = signal.set_wakeup_fd(wake_write)
-    children: set[int] = set()
-    last_activity = time.monotonic()
+    loop = _Loop(listener, handle, (wake_read, wake_write), previous, stopping, idle_timeout)
     try:
-        while not stopping:
-            _reap(children)
-            if children:
-                last_activity = time.monotonic()
-            accepting = len(children) < max_children
-            timeout = None
-            if idle_timeout is not None and not children:
-                timeout = last_activity + idle_timeout - time.monotonic()
-                if timeout <= 0:
-                    log_line(f"idle for {idle_timeout:g}s, exiting")
-                    break
-            ready = select.select([wake_read, listen_fd] if accepting else [wake_read], [], [], timeout)[0]
-            if wake_read in ready:
-                _drain(wake_read)
-            if listen_fd in ready:
-                try:
-                    connection, _ = listener.accept()
-                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                    continue
-                last_activity = time.monotonic()
-                children.add(_spawn(connection, handle, listener, (wake_read, wake_write), previous))
-        listener.close()
-        _finish(children, grace)
+        if requests_per_child > 1:
+            _serve_pool(loop, requests_per_child, max_children, grace)
+        else:
+            _serve_each(loop, max_children, grace)
     finally:
         signal.set_wakeup_fd(old_wakeup)
         for sig, handler in previous.items():
@@ -138,6 +127,51 @@ def serve(listen_fd: int, handle: Callable[[], None], *, max_children: int = 16,
         os.close(wake_read)
         os.close(wake_write)
     return 0
+
+
+class _Loop:
+    """What both loops share: the listener, the app's handler, the wake-up pipe and the stop request."""
+
+    def __init__(self, listener: socket.socket, handle: Callable[[], None], wake: tuple[int, int],
+                 handlers: dict, stopping: list[int], idle_timeout: float | None) -> None:
+        self.listener = listener
+        self.handle = handle
+        self.wake = wake
+        self.handlers = handlers  # the signals the loop caught, which a child resets
+        self.stopping = stopping  # signals received; not empty means stop
+        self.idle_timeout = idle_timeout
+
+
+def _serve_each(loop: _Loop, max_children: int, grace: float) -> None:
+    """One forked child per connection, at most `max_children` at once."""
+    listener, wake_read, idle_timeout = loop.listener, loop.wake[0], loop.idle_timeout
+    listen_fd = listener.fileno()
+    listener.setblocking(False)
+    children: set[int] = set()
+    last_activity = time.monotonic()
+    while not loop.stopping:
+        _reap(children)
+        if children:
+            last_activity = time.monotonic()
+        accepting = len(children) < max_children
+        timeout = None
+        if idle_timeout is not None and not children:
+            timeout = last_activity + idle_timeout - time.monotonic()
+            if timeout <= 0:
+                log_line(f"idle for {idle_timeout:g}s, exiting")
+                break
+        ready = select.select([wake_read, listen_fd] if accepting else [wake_read], [], [], timeout)[0]
+        if wake_read in ready:
+            _drain(wake_read)
+        if listen_fd in ready:
+            try:
+                connection, _ = listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                continue
+            last_activity = time.monotonic()
+            children.add(_spawn(connection, loop.handle, listener, loop.wake, loop.handlers))
+    listener.close()
+    _finish(children, grace)
 
 
 def _spawn(connection: socket.socket, handle: Callable[[], None], listener: socket.socket,
@@ -170,6 +204,170 @@ def _spawn(connection: socket.socket, handle: Callable[[], None], listener: sock
         os._exit(status)
 
 
+# A pool worker's slot on the activity board while it serves a connection;
+# otherwise the slot holds the time.monotonic() its last connection ended.
+BUSY = -1.0
+
+# A worker that fails sooner than this after its start is replaced only this
+# long after that start: a handler that crashes at once cannot make the pool
+# fork in a tight loop.
+RESPAWN_DELAY = 1.0
+
+
+class _StopWorker(Exception):
+    """Raised by an idle worker's SIGTERM handler, out of its blocking accept().
+
+    A connection accepted in the instant before the handler runs is closed
+    unanswered, as one in the listen queue is when the listener closes.
+    """
+
+
+def _serve_pool(loop: _Loop, requests: int, workers: int, grace: float) -> None:
+    """Keep `workers` pre-forked workers serving, each up to `requests` connections, until stopped or idle.
+
+    The loop never accepts, so it learns of activity from an activity board
+    in shared memory, one slot per worker: BUSY during a request, else when
+    the worker's last request ended. That costs a worker one store per
+    request and no system call, and wakes this loop only when a worker
+    exits (SIGCHLD) or when the idle deadline is due.
+    """
+    import fcntl
+    import mmap
+    import signal
+    import socket
+
+    passed = loop.listener
+    if passed.fileno() <= 1:  # inetd `wait` passes it on fds 0 to 2; a worker puts connections on 0 and 1
+        loop.listener = socket.socket(fileno=fcntl.fcntl(passed.fileno(), fcntl.F_DUPFD_CLOEXEC, 3))
+    board = mmap.mmap(-1, 8 * workers)  # anonymous and shared: children write, the loop reads
+    activity = memoryview(board).cast("d")
+    loop.listener.setblocking(True)
+    running: dict[int, int] = {}  # pid -> slot
+    born = [0.0] * workers  # when each slot's worker was forked
+    due = [0.0] * workers  # when each free slot may get a worker again
+    began = time.monotonic()
+    try:
+        while not loop.stopping:
+            now = time.monotonic()
+            for pid, status in _reap_statuses(running):
+                slot = running.pop(pid)
+                if activity[slot] == BUSY:  # killed mid-request: that was activity too
+                    activity[slot] = now
+                if status and now - born[slot] < RESPAWN_DELAY:
+                    due[slot] = born[slot] + RESPAWN_DELAY
+            free = set(range(workers)).difference(running.values())
+            for slot in sorted(free):
+                if due[slot] <= now:
+                    born[slot] = now
+                    running[_fork_worker(loop, requests, activity, slot)] = slot
+                    free.discard(slot)
+            deadlines = [due[slot] for slot in free]
+            if loop.idle_timeout is not None:
+                values = activity.tolist()
+                last = now if BUSY in values else max(began, *values)
+                if now - last >= loop.idle_timeout:
+                    log_line(f"idle for {loop.idle_timeout:g}s, exiting")
+                    break
+                deadlines.append(last + loop.idle_timeout)
+            timeout = max(min(deadlines) - now, 0) if deadlines else None
+            if select.select([loop.wake[0]], [], [], timeout)[0]:
+                _drain(loop.wake[0])
+        for pid in running:
+            os.kill(pid, signal.SIGTERM)
+        loop.listener.close()
+        passed.close()
+        _finish(set(running), grace, signal.SIGKILL)
+    finally:
+        activity.release()
+        board.close()
+
+
+def _fork_worker(loop: _Loop, requests: int, activity: memoryview, slot: int) -> int:
+    """Fork a worker that accepts and serves up to `requests` connections, then exits."""
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 1
+    try:
+        _work(loop, requests, activity, slot)
+        status = 0
+    except BaseException as error:  # the worker must never return into the loop
+        log_line(f"connection handler failed: {error!r}")
+    finally:
+        os._exit(status)
+
+
+def _work(loop: _Loop, requests: int, activity: memoryview, slot: int) -> None:
+    """A pool worker's life: serve connection after connection on fds 0 and 1.
+
+    Between connections fds 0 and 1 are /dev/null, so the one just served
+    has no descriptor left here and its client sees the end of the response.
+    SIGTERM stops an idle worker at once and a busy one after its request;
+    SIGINT (a terminal's ^C reaches the whole group) is left to the loop.
+    """
+    import signal
+
+    busy = stopped = False
+
+    def stop(number: int, frame: object) -> None:
+        nonlocal stopped
+        stopped = True
+        if not busy:
+            raise _StopWorker
+
+    signal.set_wakeup_fd(-1)
+    for sig in loop.handlers:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for fd in loop.wake:
+        os.close(fd)
+    parent = os.getppid()
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    accept = loop.listener._accept
+    served = 0
+    try:
+        signal.signal(signal.SIGTERM, stop)
+        while served < requests and not stopped:
+            try:
+                fd, _ = accept()
+            except (InterruptedError, ConnectionAbortedError):
+                continue
+            busy = True
+            activity[slot] = BUSY
+            served += 1
+            try:
+                os.dup2(fd, 0)
+                os.dup2(fd, 1)
+                os.close(fd)
+                loop.handle()
+            finally:
+                os.dup2(null, 0)
+                os.dup2(null, 1)
+            activity[slot] = time.monotonic()
+            busy = False
+            if os.getppid() != parent:  # the loop is gone: nobody would stop us
+                break
+    except _StopWorker:
+        pass
+
+
+def _reap_statuses(children: dict[int, int]) -> list[tuple[int, int]]:
+    """(pid, exit code) of every child in `children` that has ended, without waiting."""
+    ended = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return ended
+        if pid == 0:
+            return ended
+        if pid in children:
+            ended.append((pid, os.waitstatus_to_exitcode(status)))
+
+
 def _reap(children: set[int]) -> None:
     while children:
         try:
@@ -190,10 +388,12 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _finish(children: set[int], grace: float) -> None:
-    """Let running children end within `grace` seconds, then end the rest."""
+def _finish(children: set[int], grace: float, ending: int | None = None) -> None:
+    """Let running children end within `grace` seconds, then end the rest with `ending` (SIGTERM)."""
     import signal
 
+    if ending is None:
+        ending = signal.SIGTERM
     deadline = time.monotonic() + grace
     while children and time.monotonic() < deadline:
         _reap(children)
@@ -202,7 +402,7 @@ def _finish(children: set[int], grace: float) -> None:
         log_line(f"{len(children)} request(s) still running after {grace:g}s, ending them")
         for pid in children:
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, ending)
             except ProcessLookupError:
                 pass
         while children:

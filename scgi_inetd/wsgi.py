@@ -13,7 +13,8 @@ kernel does not reset the connection under nginx.
 
 When fd 0 is a listening socket instead (inetd ``wait``, systemd
 ``Accept=no``, or ``--listen``), run_app hands the very same per-connection
-function to scgi_inetd.resident, which forks one child per connection.
+function to scgi_inetd.resident, which forks one child per connection (or,
+with ``--requests-per-child``, runs it in pre-forked workers).
 
 This module sits on every request's path: it imports only modules that cost
 next to nothing at start-up (os, select, time); the error answer, traceback
@@ -103,7 +104,8 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
         handle_connection(app, errors, stdin=0, stdout=1, script_name=script_name,
                           header_timeout=header_timeout, run_once=False)
 
-    settings = {name: getattr(options, name) for name in ("max_children", "idle_timeout", "grace")
+    settings = {name: getattr(options, name)
+                for name in ("max_children", "idle_timeout", "grace", "requests_per_child")
                 if getattr(options, name, None) is not None}
     return serve(listener, handle, **settings)
 
@@ -125,6 +127,9 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     except ProtocolError as error:
         response.fail(error.status, str(error))
         errors.flush()
+        from .answer import finish_connection
+
+        finish_connection(stdin, stdout)
         return
     except OSError as error:
         response.log(f"reading the request failed: {error}")

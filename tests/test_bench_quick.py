@@ -45,6 +45,7 @@ def test_quick_run_measures_every_path_of_ours() -> None:
     for row in ("floor: python -I -c pass, via nginx+inetd (502)", "scgi-wsgi hello", "scgi-run + hello.sh",
                 "scgi-run + hello (C)", "fcgiwrap + hello.sh", "fcgiwrap + wsgiref CGIHandler hello",
                 "scgi-run resident + hello (C)", "scgi-wsgi resident hello",
+                "scgi-wsgi resident --requests-per-child 1000 hello",
                 "scgi-wsgi download (wsgi.file_wrapper)", "scgi-run upload (exec; C discard)"):
         line = next((line for line in report.splitlines() if line.startswith(f"| {row} |")), None)
         assert line is not None, f"no row {row!r} in:\n{report}"

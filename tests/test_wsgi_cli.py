@@ -227,3 +227,29 @@ def test_one_shot_request_imports_nothing_expensive(tmp_path):
     assert response.startswith(b"Status: 200 OK")
     assert "scgi_inetd.wsgi" in imported and "hello_wsgi" in imported  # the log's part was read
     assert not imported & EXPENSIVE_MODULES, sorted(imported & EXPENSIVE_MODULES)
+
+
+def test_refused_header_is_answered_without_a_connection_reset(tmp_path):
+    """A 413 for a header over the limit, with 200 KiB more behind it still in flight:
+    the gateway half-closes and reads until the client closes, so the client reads
+    the whole answer and no reset (nginx's "readv() failed (104...)")."""
+    import socket
+    import subprocess
+
+    from tests.support import EXAMPLES, child_env, python_cmd
+
+    ours, theirs = socket.socketpair()
+    process = subprocess.Popen(python_cmd("scgi-wsgi", "--stderr", str(tmp_path / "log"),
+                                          str(EXAMPLES / "hello_wsgi.py")),
+                               stdin=theirs, stdout=theirs, stderr=theirs, env=child_env())
+    theirs.close()
+    with ours:
+        ours.settimeout(30)
+        ours.sendall(b"300000:" + b"x" * 1000)
+        answer = b""
+        while chunk := ours.recv(65536):
+            answer += chunk
+        ours.sendall(b"y" * 200_000)
+    assert process.wait(30) == 0
+    assert answer.startswith(b"Status: 413 ")
+    assert (tmp_path / "log").read_text().count("\n") == 1

@@ -1,0 +1,292 @@
+"""Resident mode with --requests-per-child N > 1: a pool of pre-forked workers, in real processes.
+
+Each test starts bin/scgi-wsgi --listen on a unix socket and talks to it with
+the SCGI client. The app (tests/prefork_apps.py) answers with its pid and how
+many requests that process has served, so the tests see which worker served
+what, and that a worker's state carries over from one request to the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from scgi_inetd.client import build_params, call
+from scgi_inetd.options import UsageError, parse_serve_options
+from scgi_inetd.protocol import encode_request, parse_response
+from tests.support import REPO, child_env, python_cmd
+
+APP = str(REPO / "tests" / "prefork_apps.py")
+
+
+def wait_for(condition, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def children_of(pid: int) -> set[int]:
+    """Live (not zombie) processes whose parent is `pid`, from /proc."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Pool:
+    """A running scgi-wsgi --requests-per-child server."""
+
+    def __init__(self, tmp_path: Path, *args: str):
+        self.path = tmp_path / "pool.sock"
+        self.log = tmp_path / "log"
+        self.address = f"unix:{self.path}"
+        self.process = subprocess.Popen(
+            python_cmd("scgi-wsgi", "--listen", self.address, "--stderr", str(self.log), *args, APP),
+            env=child_env(), stdin=subprocess.DEVNULL)
+        wait_for(self.path.exists, what="the listening socket")
+
+    def get(self, uri: str = "/", body: bytes = b"", timeout: float = 10.0) -> dict:
+        response = call(self.address, "POST" if body else "GET", uri, body=body, timeout=timeout)
+        assert response.status == 200, response
+        return json.loads(response.body)
+
+    def workers(self, count: int) -> set[int]:
+        """The pool's workers, once there are `count` of them."""
+        wait_for(lambda: len(children_of(self.process.pid)) == count, what=f"{count} workers")
+        return children_of(self.process.pid)
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def pool(tmp_path):
+    started: list[Pool] = []
+
+    def start(*args: str) -> Pool:
+        started.append(Pool(tmp_path, *args))
+        return started[-1]
+
+    yield start
+    for each in started:
+        workers = children_of(each.process.pid)
+        each.stop()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_200_requests_from_50_clients_reuse_at_most_n_per_worker(pool):
+    server = pool("--max-children", "4", "--requests-per-child", "10")
+    with ThreadPoolExecutor(50) as clients:
+        answers = list(clients.map(lambda n: server.get(f"/n/{n}", body=b"%d" % n), range(200)))
+    assert [a["body"] for a in answers] == [str(n) for n in range(200)]
+    assert all(a["run_once"] is False and a["multiprocess"] is True for a in answers)
+    per_worker = Counter(a["pid"] for a in answers)
+    assert server.process.pid not in per_worker
+    assert max(per_worker.values()) <= 10
+    assert len(per_worker) >= 20  # 200 requests, 10 each: workers were replaced
+    assert len(per_worker) < 200  # and reused
+    for pid, count in per_worker.items():  # a worker's state is seen by its next request
+        assert sorted(a["served"] for a in answers if a["pid"] == pid) == list(range(1, count + 1))
+    assert len(server.workers(4)) == 4
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(10) == 0
+
+
+def test_a_worker_is_replaced_after_n_requests_and_the_pool_stays_full(pool):
+    server = pool("--max-children", "1", "--requests-per-child", "3")
+    first = server.workers(1)
+    answers = [server.get() for _ in range(7)]
+    pids = [a["pid"] for a in answers]
+    assert [a["served"] for a in answers] == [1, 2, 3, 1, 2, 3, 1]
+    assert pids[0] == pids[2] != pids[3] == pids[5] != pids[6]
+    assert {pids[0]} == first and not alive(pids[0])
+    assert server.workers(1) == {pids[6]}
+
+
+def test_default_is_a_fresh_child_per_connection(pool):
+    server = pool("--max-children", "2")
+    answers = [server.get() for _ in range(4)]
+    assert len({a["pid"] for a in answers}) == 4 and {a["served"] for a in answers} == {1}
+
+
+def test_connection_is_closed_after_each_response_and_no_descriptor_of_it_stays(pool):
+    """The client sees EOF while the worker lives on: fds 0 and 1 are /dev/null again, no socket but the listener."""
+    server = pool("--max-children", "1", "--requests-per-child", "100")
+    (worker,) = server.workers(1)
+    for _ in range(3):
+        assert server.get(timeout=5)["pid"] == worker  # call() reads until EOF: a kept dup would time out
+    assert alive(worker)
+    fds = {fd: os.readlink(f"/proc/{worker}/fd/{fd}") for fd in os.listdir(f"/proc/{worker}/fd")}
+    assert fds["0"] == fds["1"] == "/dev/null"
+    assert Path(fds["2"]) == server.log
+    assert sum(target.startswith("socket:") for target in fds.values()) == 1
+
+
+def test_listening_socket_on_fds_0_to_2_as_inetd_wait_passes_it(tmp_path):
+    """The workers put each connection on fds 0 and 1, where inetd `wait` put the listener."""
+    path = str(tmp_path / "wait.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)
+    with listener:
+        process = subprocess.Popen(python_cmd("scgi-wsgi", "--max-children", "2", "--requests-per-child", "3",
+                                              APP), stdin=listener, stdout=listener, stderr=listener,
+                                   env=child_env())
+    try:
+        answers = [json.loads(call(f"unix:{path}", "GET", "/", timeout=5).body) for _ in range(8)]
+        assert max(Counter(a["pid"] for a in answers).values()) == 3
+        assert process.pid not in {a["pid"] for a in answers}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_idle_timeout_stops_the_pool_and_exits_0(pool):
+    server = pool("--max-children", "3", "--requests-per-child", "5", "--idle-timeout", "0.5")
+    workers = server.workers(3)
+    server.get()
+    started = time.monotonic()
+    assert server.process.wait(10) == 0
+    assert time.monotonic() - started >= 0.4
+    assert not any(alive(pid) for pid in workers)
+    assert "idle for 0.5s, exiting" in server.log.read_text()
+
+
+def test_a_request_in_flight_is_activity(pool):
+    """The idle timeout counts from the end of the last request, not its start."""
+    server = pool("--max-children", "2", "--requests-per-child", "5", "--idle-timeout", "1")
+    assert server.get("/sleep/2.5")["served"] == 1
+    assert server.get()["served"] >= 1  # within a second of the first one's end: still serving
+    assert server.process.wait(10) == 0
+
+
+def test_sigterm_lets_the_request_in_flight_complete(pool, tmp_path):
+    server = pool("--max-children", "3", "--requests-per-child", "50")
+    workers = server.workers(3)
+    started = tmp_path / "started"
+    result = {}
+    caller = threading.Thread(target=lambda: result.update(answer=server.get(f"/slow?{started}", timeout=20)))
+    caller.start()
+    wait_for(started.exists, what="the request to start")
+    server.process.send_signal(signal.SIGTERM)
+    caller.join(20)
+    assert result["answer"]["pid"] in workers
+    assert server.process.wait(10) == 0
+    assert not any(alive(pid) for pid in workers)
+    with pytest.raises(OSError):
+        call(server.address, "GET", "/", timeout=2)
+
+
+def test_sigterm_ends_a_request_that_outlasts_the_grace(pool, tmp_path):
+    server = pool("--max-children", "2", "--requests-per-child", "50", "--grace", "0.2")
+    workers = server.workers(2)
+    started = tmp_path / "started"
+    caller = threading.Thread(target=lambda: pytest.raises(Exception, server.get, f"/slow?{started}"))
+    caller.start()
+    wait_for(started.exists, what="the request to start")
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(0.9) == 0  # the request would need 1 s
+    caller.join(10)
+    assert not any(alive(pid) for pid in workers)
+    assert any("still running after 0.2s" in line for line in server.log_lines())
+
+
+@pytest.mark.parametrize("path, logged", [("/exit", "connection handler failed: SystemExit(3)"),
+                                          ("/die", None)])
+def test_a_handler_that_ends_its_worker_is_logged_and_replaced(pool, path, logged):
+    server = pool("--max-children", "1", "--requests-per-child", "100")
+    (worker,) = server.workers(1)
+    assert server.get()["pid"] == worker
+    time.sleep(1.0)  # past the respawn delay of a worker that fails young
+    with pytest.raises(Exception):
+        server.get(path)
+    wait_for(lambda: not alive(worker), what="the worker to end")
+    answer = server.get()
+    assert answer["pid"] != worker and answer["served"] == 1
+    failures = [line for line in server.log_lines() if "handler failed" in line]
+    assert failures == ([f"scgi-wsgi[{worker}]: {logged}"] if logged else [])
+
+
+def test_a_client_that_never_sends_its_header_does_not_hold_a_worker(pool):
+    """Both workers stuck on silent clients answer them 408 after --header-timeout and serve on."""
+    server = pool("--max-children", "2", "--requests-per-child", "100", "--header-timeout", "0.5")
+    server.workers(2)
+    silent = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(2)]
+    try:
+        for sock in silent:
+            sock.settimeout(10)
+            sock.connect(str(server.path))
+        started = time.monotonic()
+        assert server.get(timeout=10)["served"] >= 1
+        assert time.monotonic() - started < 5
+        for sock in silent:
+            assert parse_response(sock.recv(4096)).status == 408
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+def test_unread_body_is_drained_between_requests(pool):
+    """A body the app never reads is drained, and the next request on that worker starts clean."""
+    server = pool("--max-children", "1", "--requests-per-child", "10")
+    request = encode_request(build_params("POST", "/unread", (), b"x" * 100000, None), b"x" * 100000)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(server.path))
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert parse_response(data).status == 200
+    assert server.get(body=b"next")["body"] == "next"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_requests_per_child_must_be_a_positive_integer(value):
+    with pytest.raises(UsageError):
+        parse_serve_options(["--requests-per-child", value])
+
+
+def test_requests_per_child_is_parsed():
+    options, rest = parse_serve_options(["--requests-per-child", "1000", "app"])
+    assert (options.requests_per_child, rest) == (1000, ["app"])
+    assert parse_serve_options([])[0].requests_per_child == 1
