@@ -21,9 +21,6 @@ from .reader import DEFAULT_HEADER_TIMEOUT, read_request
 
 #: Seconds between SIGTERM and SIGKILL when --timeout ends a script's process group.
 KILL_GRACE = 2.0
-#: Seconds without a byte after which draining an unread request body gives up:
-#: nginx writes the whole body at once, so a pause this long means it is not coming.
-DRAIN_IDLE = 2.0
 #: Signals set back to their default action before exec: Python ignores SIGPIPE
 #: and SIGXFSZ, the resident loop handles others, and ignored dispositions
 #: survive execve (a script with SIGPIPE ignored misbehaves in pipelines).
@@ -76,9 +73,10 @@ def serve_connection(config: CgiConfig) -> int:
     try:
         request = read_request(0, max_header=config.max_header, timeout=config.header_timeout)
     except ProtocolError as error:
-        from .answer import send_error
+        from .answer import finish_connection, send_error
 
         send_error(1, error.status, str(error))
+        finish_connection(0, 1)
         return 1
     script = config.script
     if script is None:
@@ -244,57 +242,12 @@ def group_alive(pgid: int) -> bool:
 
 def refuse(request: dict[str, str], status: int, message: str, detail: str = "") -> None:
     """Answer with an error, then read the unread body so the client sees no reset."""
-    from .answer import send_error
+    from .answer import finish_connection, send_error
 
     send_error(1, status, message, detail)
-    finish_connection(content_length(request))
+    finish_connection(0, 1, content_length(request))
 
 
 def content_length(request: dict[str, str]) -> int:
     value = request.get("CONTENT_LENGTH", "0")
     return int(value) if value.isdigit() else 0
-
-
-def finish_connection(unread: int, idle: float = DRAIN_IDLE) -> None:
-    """Half-close our side, then read and drop up to ``unread`` request bytes.
-
-    Closing a unix socket with unread data resets the connection (nginx logs
-    "readv() failed (104: Connection reset by peer)" and the client may get a
-    cut-off response). The half-close tells the web server the response is
-    complete; it then closes, and the drain ends at EOF instead of waiting.
-    """
-    half_close(1)
-    if unread <= 0:
-        return
-    import select
-
-    poller = select.poll()
-    poller.register(0, select.POLLIN)
-    while unread > 0:
-        if not poller.poll(idle * 1000):
-            return
-        try:
-            chunk = os.read(0, min(unread, 1 << 16))
-        except OSError:
-            return
-        if not chunk:
-            return
-        unread -= len(chunk)
-
-
-def half_close(fd: int) -> None:
-    """shutdown(SHUT_WR) on the socket at ``fd``; nothing when it is no socket."""
-    import _socket
-
-    copy = os.dup(fd)
-    try:
-        sock = _socket.socket(fileno=copy)
-    except OSError:
-        os.close(copy)
-        return
-    try:
-        sock.shutdown(_socket.SHUT_WR)
-    except OSError:
-        pass
-    finally:
-        sock.close()

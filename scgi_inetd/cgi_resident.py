@@ -36,8 +36,8 @@ import time
 
 import _socket
 
-from .answer import DISCARD_LIMIT, send_error
-from .cgi_exec import (DRAIN_IDLE, KILL_GRACE, RESET_SIGNALS, CgiConfig, content_length, group_alive,
+from .answer import DISCARD_LIMIT, DRAIN_IDLE, send_error
+from .cgi_exec import (KILL_GRACE, RESET_SIGNALS, CgiConfig, content_length, group_alive,
                        script_invocation)
 from .logsink import log_line
 from .protocol import MIN_HEADER_SIZE, IncompleteRequest, ProtocolError, netstring_extent, parse_request
@@ -283,7 +283,7 @@ class CgiServer:
             self.forget(connection)
             return
         # Closing with unread data resets the connection; half-close, then read
-        # the body away, as cgi_exec.finish_connection does for a one-shot refusal.
+        # the body away, as answer.finish_connection does for a one-shot refusal.
         try:
             connection.sock.shutdown(_socket.SHUT_WR)
         except OSError:

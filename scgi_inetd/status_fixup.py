@@ -19,10 +19,9 @@ never sees a connection reset.
 import os
 import _signal
 
-from .answer import send_error
+from .answer import finish_connection, send_error
 from .logsink import log_line
-from .cgi_exec import (KILL_GRACE, RESET_SIGNALS, content_length, end_group,
-                       finish_connection)
+from .cgi_exec import KILL_GRACE, RESET_SIGNALS, content_length, end_group
 
 #: Largest response header block we buffer: nginx's scgi_buffer_size is 4 or
 #: 8 KiB and it answers 502 "too big header" beyond that, so 64 KiB is generous.
@@ -79,7 +78,7 @@ def run_supervised(
         message = f"script timed out after {timeout:g} s"
         if headers_sent:
             log_line(f"504 {message}, response cut off ({argv[0]!r})")
-            finish_connection(content_length(request))
+            finish_connection(0, 1, content_length(request))
             return 1
         return _answer_error(request, 504, message, repr(argv[0]))
     except BadResponse as error:
@@ -90,7 +89,7 @@ def run_supervised(
         return 1
     finally:
         os.close(read_end)
-    finish_connection(content_length(request))
+    finish_connection(0, 1, content_length(request))
     return status
 
 
@@ -100,7 +99,7 @@ def _on_alarm(signum: int, frame: object) -> None:
 
 def _answer_error(request: dict[str, str], status: int, message: str, detail: str = "") -> int:
     send_error(1, status, message, detail)
-    finish_connection(content_length(request))
+    finish_connection(0, 1, content_length(request))
     return 1
 
 
