@@ -22,8 +22,11 @@ SERVER_SOFTWARE = "scgi-inetd"
 
 #: Request variables that never reach the script: SCGI is the protocol's
 #: own marker; HTTP_PROXY is any client's "Proxy:" header, which CGI
-#: programs may take for their proxy setting (httpoxy, CVE-2016-5385).
-DROPPED = frozenset({"SCGI", "HTTP_PROXY"})
+#: programs may take for their proxy setting (httpoxy, CVE-2016-5385);
+#: HTTP_TRANSFER_ENCODING describes a framing the web server has already
+#: undone (nginx de-chunks the body, sends its real CONTENT_LENGTH, and
+#: still passes "chunked" on: a script that believes it de-chunks twice).
+DROPPED = frozenset({"SCGI", "HTTP_PROXY", "HTTP_TRANSFER_ENCODING"})
 
 #: Variables computed from the script that runs (RFC 3875 4.1.5, 4.1.6, 4.1.13).
 SCRIPT_VARIABLES = ("SCRIPT_NAME", "PATH_INFO", "PATH_TRANSLATED", "SCRIPT_FILENAME")

@@ -57,8 +57,11 @@ CONTROL_BYTES = bytes(range(9)) + bytes(range(10, 32)) + b"\x7f"
 HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 # Request headers nginx copies from the client that duplicate CONTENT_TYPE
-# and CONTENT_LENGTH; PEP 3333 (and wsgiref.validate) forbid them.
-DUPLICATE_CGI_NAMES = ("HTTP_CONTENT_LENGTH", "HTTP_CONTENT_TYPE")
+# and CONTENT_LENGTH (PEP 3333 and wsgiref.validate forbid them), and the
+# client's Transfer-Encoding: the body arrives de-chunked with its real
+# CONTENT_LENGTH (SCGI requires one), and an app that sees "chunked" de-chunks
+# it again (Bottle answers 400).
+DUPLICATE_CGI_NAMES = ("HTTP_CONTENT_LENGTH", "HTTP_CONTENT_TYPE", "HTTP_TRANSFER_ENCODING")
 
 
 class HeaderError(ValueError):

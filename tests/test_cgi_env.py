@@ -24,7 +24,7 @@ def test_golden_environment(tmp_path):
         # --fix-status drains the body the script leaves unread (plain exec would reset).
         ["--fix-status", "--env", "TZ=UTC", "--pass-env", "LANG", "--pass-env", "ABSENT", f"{cgi}/"],
         "POST", "/cgi/env.py/extra/p?a=1&b=%20", body=b"1234567",
-        headers=[("Proxy", "evil"), ("Cookie", "c=1")],
+        headers=[("Proxy", "evil"), ("Cookie", "c=1"), ("Transfer-Encoding", "chunked")],
         params={"SCRIPT_FILENAME": f"{cgi}/env.py/extra/p", "DOCUMENT_ROOT": "/srv/www"},
         env={"LANG": "C.UTF-8", "SHIM_SECRET": "must-not-leak", "LD_PRELOAD": "/nope.so",
              "PYTHONPATH_EXTRA": "x"},

@@ -61,6 +61,14 @@ def test_environ_per_pep_3333():
     assert "HTTP_CONTENT_LENGTH" not in environ and "HTTP_CONTENT_TYPE" not in environ
 
 
+def test_transfer_encoding_of_the_http_hop_is_not_passed_on():
+    # nginx de-chunks an upload, sends its real CONTENT_LENGTH and still passes
+    # HTTP_TRANSFER_ENCODING=chunked; an app that believes it de-chunks again.
+    environ = environ_of(params={"HTTP_TRANSFER_ENCODING": "chunked"})
+    assert "HTTP_TRANSFER_ENCODING" not in environ
+    assert environ["CONTENT_LENGTH"] == "0"
+
+
 def test_run_once_false_in_resident_mode():
     assert environ_of(run_once=False)["wsgi.run_once"] is False
 
