@@ -45,15 +45,19 @@ class ScriptResolver:
         segments = self._segments(script_filename)
         current = self.real_directory
         for index, segment in enumerate(segments):
-            candidate = os.path.realpath(os.path.join(current, segment))
+            candidate = _real_path(os.path.join(current, segment), script_filename)
             if not self._inside(candidate):
                 raise ScriptError(403, "script outside the directory", repr(script_filename))
             try:
-                status = os.stat(candidate)
+                # lstat: a real path holds no symlink, unless a loop stopped
+                # realpath or the entry became one since; stat would follow it.
+                status = os.lstat(candidate)
             except FileNotFoundError:
                 raise ScriptError(404, "no such script", repr(script_filename)) from None
             except OSError as error:  # ELOOP, EACCES, ENAMETOOLONG, ENOTDIR...
                 raise ScriptError(403, "cannot use the script", f"{script_filename!r}: {error.strerror}") from None
+            if stat.S_ISLNK(status.st_mode):
+                raise ScriptError(403, "cannot use the script", f"{script_filename!r}: symlink loop or changed")
             if stat.S_ISDIR(status.st_mode):
                 current = candidate
                 continue
@@ -87,3 +91,21 @@ class ScriptResolver:
     def _inside(self, real_path: str) -> bool:
         root = self.real_directory.rstrip("/") + "/"
         return real_path.startswith(root)
+
+
+def _real_path(path: str, script_filename: str) -> str:
+    """os.path.realpath, with its failures as ScriptErrors.
+
+    realpath lstat()s each entry and then readlink()s the symlinks: an entry
+    replaced in between (a deploy's ``rm link; ln -s ...``, or a link swapped
+    for a file) makes readlink fail with ENOENT or EINVAL. That is a request
+    racing a change of DIR, not a fault of the server: the request gets an
+    answer and the resident loop serves on.
+    """
+    try:
+        return os.path.realpath(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ScriptError(404, "no such script", repr(script_filename)) from None
+    except OSError as error:
+        raise ScriptError(500, "the script changed while it was looked up",
+                          f"{script_filename!r}: {error.strerror}") from None

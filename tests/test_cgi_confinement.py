@@ -128,3 +128,19 @@ def test_allowed_script_runs_through_the_shim(tree):
     response = run([f"{tree}/cgi/"], params={"SCRIPT_FILENAME": f"{tree}/cgi/sub/deep.sh/more"})
     assert response.status == 200
     assert response.body == f"ran {tree}/cgi/sub/deep.sh\n".encode()
+
+
+@pytest.mark.parametrize("error, status", [
+    (FileNotFoundError(2, "No such file or directory"), 404),   # the link was removed after lstat
+    (OSError(22, "Invalid argument"), 500),                     # the link became a file after lstat
+])
+def test_an_entry_changing_during_resolution_is_an_answer(tree, monkeypatch, error, status):
+    """realpath's readlink fails when a symlink changes under it: a ScriptError, not an OSError."""
+    def changing(path):
+        raise error
+
+    resolver = ScriptResolver(f"{tree}/cgi/")
+    monkeypatch.setattr(os.path, "realpath", changing)
+    with pytest.raises(ScriptError) as caught:
+        resolver.resolve(f"{tree}/cgi/link-in.sh")
+    assert caught.value.status == status

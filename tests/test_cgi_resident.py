@@ -307,3 +307,49 @@ def _read_all(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def test_symlink_changing_under_traffic_never_stops_the_server(tmp_path, server):
+    """A deploy flips DIR/current (gone, link, file, link) while 2,000 requests name it.
+
+    realpath's lstat-then-readlink races the flips (ENOENT when a link goes,
+    EINVAL when it becomes a file): each such request gets a 404 or 500 and
+    one log line, the rest run a script (or get 403 for the plain file), and
+    the one resident process is still serving at the end. The file is not
+    executable, so no script is ever exec'd by the flipping name itself (that
+    check-then-exec window is another matter).
+    """
+    cgi = tmp_path / "cgi"
+    cgi.mkdir()
+    write_script(cgi / "a.sh", "#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\na'\n")
+    write_script(cgi / "b.sh", "#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\nb'\n")
+    write_script(cgi / "plain", "not a script\n", mode=0o644)
+    current, temporary = cgi / "current", cgi / "next"
+    running = server("--max-children", "8", f"{cgi}/")
+    stop = False
+
+    def flip() -> None:
+        while not stop:
+            os.symlink("a.sh", current)
+            os.link(cgi / "plain", temporary)
+            os.replace(temporary, current)       # a link becomes a file: readlink gets EINVAL
+            os.symlink("b.sh", temporary)
+            os.replace(temporary, current)
+            os.unlink(current)                   # a link goes: readlink gets ENOENT
+
+    def one(_) -> int:
+        return running.call(params={"SCRIPT_FILENAME": f"{cgi}/current"}, timeout=30).status
+
+    with ThreadPoolExecutor(1) as flipper:
+        flipping = flipper.submit(flip)
+        try:
+            with ThreadPoolExecutor(4) as pool:
+                statuses = list(pool.map(one, range(2000)))
+        finally:
+            stop = True
+        flipping.result()
+    assert running.process.poll() is None, "the server died"
+    assert len(statuses) == 2000 and set(statuses) <= {200, 403, 404, 500}, set(statuses)
+    assert len(log_lines(running.log)) == len(statuses) - statuses.count(200)
+    assert running.call(params={"SCRIPT_FILENAME": f"{cgi}/a.sh"}).body == b"a"
+    assert running.stop() == 0
