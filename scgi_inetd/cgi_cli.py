@@ -12,7 +12,7 @@ header itself and spawning the script (cgi_resident), or, with
 import os
 import sys
 
-from .cgi_env import operator_environ
+from .cgi_env import allow_request_variables, is_variable_name, operator_environ
 from .cgi_exec import CgiConfig, serve_connection
 from .logsink import open_log
 from .options import (SERVE_OPTIONS, SERVE_OPTIONS_HELP, ServeOptions, UsageError, find_listener,
@@ -24,6 +24,8 @@ usage: scgi-run [OPTIONS] DIR/              run the script SCRIPT_FILENAME names
 options:
   --env NAME=VALUE       add a variable to the script's environment (repeatable)
   --pass-env NAME        pass a variable of scgi-run's own environment (repeatable)
+  --pass-var NAME        let the request variable NAME reach the script, beyond the CGI
+                         variables and HTTP_* (repeatable; e.g. REMOTE_USER, AUTH_TYPE)
   --fix-status           supervise the script: add a missing Status line, drain the body
   --timeout SECONDS      end the script and its process group after SECONDS
 {SERVE_OPTIONS_HELP}
@@ -33,12 +35,13 @@ options:
 class CgiOptions(ServeOptions):
     """The shared serving options and scgi-run's own."""
 
-    __slots__ = ("env", "pass_env", "fix_status", "timeout")
+    __slots__ = ("env", "pass_env", "pass_var", "fix_status", "timeout")
 
     def __init__(self) -> None:
         super().__init__()
         self.env: list[tuple[str, str]] = []
         self.pass_env: list[str] = []
+        self.pass_var: list[str] = []
         self.fix_status = False
         self.timeout: float | None = None
 
@@ -48,6 +51,12 @@ def _assignment(name: str, text: str) -> tuple[str, str]:
     if not key or not equals:
         raise UsageError(f"{name} wants NAME=VALUE, not {text!r}")
     return key, value
+
+
+def _variable_name(name: str, text: str) -> str:
+    if not is_variable_name(text):
+        raise UsageError(f"{name} wants a variable name (letters, digits, '_'), not {text!r}")
+    return text
 
 
 def _seconds(name: str, text: str) -> float:
@@ -63,6 +72,7 @@ def _seconds(name: str, text: str) -> float:
 _CGI = {
     "--env": ("env", _assignment),
     "--pass-env": ("pass_env", text_value),
+    "--pass-var": ("pass_var", _variable_name),
     "--timeout": ("timeout", _seconds),
 }
 
@@ -114,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 def make_config(options: CgiOptions, positionals: list[str]) -> "CgiConfig":
     """The CgiConfig for these arguments; a missing DIR or SCRIPT is a UsageError."""
     target = positionals[0]
+    allow_request_variables(options.pass_var)
     common = {
         "operator_env": operator_environ(dict(options.env), tuple(options.pass_env)),
         "timeout": options.timeout,

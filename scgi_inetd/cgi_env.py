@@ -2,10 +2,19 @@
 
 Strategy: start from nothing. The shim's own environment (whatever inetd,
 systemd or a shell left in it) never reaches the script; only PATH, the
-operator's ``--env`` / ``--pass-env`` variables, the SCGI request variables
-and the variables we compute go in. The request cannot override what the
-operator set, nor the script variables, which must describe the script that
-is actually run.
+operator's ``--env`` / ``--pass-env`` variables, the request variables on an
+allow-list and the variables we compute go in. The request cannot override
+what the operator set, nor the script variables, which must describe the
+script that is actually run.
+
+Why an allow-list: whoever can connect to the socket chooses every name in
+the request (openbsd-inetd creates unix sockets 0666), and LD_PRELOAD,
+BASH_ENV, ``BASH_FUNC_name%%`` or PERL5OPT in a script's environment run
+their code. So a request variable reaches the script only when it is one of
+the CGI/1.1 meta-variables and the names web servers send (REQUEST_VARIABLES,
+after Apache suEXEC's safe list), an ``HTTP_*`` name made of letters, digits
+and '_', or a name the operator allowed with ``--pass-var``. The rest is
+dropped, and named in one log line.
 
 Values are PEP 3333 "bytes as str": the request's are latin-1 decoded by
 the protocol layer, and paths and the operator's variables are brought to
@@ -14,6 +23,8 @@ the web server sent.
 """
 
 import os
+
+from .logsink import log_line, quote_names
 
 #: PATH when the operator gives none: the shim's own PATH is not inherited,
 #: so a script sees the same PATH under inetd, systemd and a shell.
@@ -27,6 +38,27 @@ SERVER_SOFTWARE = "scgi-inetd"
 #: undone (nginx de-chunks the body, sends its real CONTENT_LENGTH, and
 #: still passes "chunked" on: a script that believes it de-chunks twice).
 DROPPED = frozenset({"SCGI", "HTTP_PROXY", "HTTP_TRANSFER_ENCODING"})
+
+#: Request variables a script may see: the RFC 3875 4.1 meta-variables and the
+#: names nginx (scgi_params), lighttpd and Apache send, as Apache suEXEC's safe
+#: list has them, less: AUTH_TYPE, REMOTE_USER, REMOTE_IDENT and
+#: REDIRECT_REMOTE_USER, claims of identity that any client of the socket can
+#: make (pass them with --pass-var when only the web server can connect);
+#: SSL_* (OpenSSL reads SSL_CERT_FILE and SSL_CERT_DIR as its trust store);
+#: TZ (the operator sets it with --env); and the names only Apache's
+#: server-side includes set (DATE_GMT, DOCUMENT_NAME, LAST_MODIFIED, ...).
+REQUEST_VARIABLES = frozenset({
+    "CONTENT_LENGTH", "CONTENT_TYPE", "GATEWAY_INTERFACE", "PATH_INFO", "PATH_TRANSLATED",
+    "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST", "REMOTE_PORT", "REQUEST_METHOD",
+    "REQUEST_SCHEME", "REQUEST_URI", "SCRIPT_FILENAME", "SCRIPT_NAME", "SCRIPT_URI", "SCRIPT_URL",
+    "SERVER_ADDR", "SERVER_ADMIN", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL",
+    "SERVER_SIGNATURE", "SERVER_SOFTWARE", "DOCUMENT_ROOT", "DOCUMENT_URI",
+    "CONTEXT_DOCUMENT_ROOT", "CONTEXT_PREFIX", "HTTPS", "REDIRECT_STATUS", "REDIRECT_URL",
+    "REDIRECT_QUERY_STRING", "UNIQUE_ID",
+})
+
+#: The allow-list in force: REQUEST_VARIABLES plus the --pass-var names.
+_allowed = REQUEST_VARIABLES
 
 #: Variables computed from the script that runs (RFC 3875 4.1.5, 4.1.6, 4.1.13).
 SCRIPT_VARIABLES = ("SCRIPT_NAME", "PATH_INFO", "PATH_TRANSLATED", "SCRIPT_FILENAME")
@@ -66,15 +98,37 @@ def operator_environ(
     return {_latin1(name): _latin1(value) for name, value in base.items()}
 
 
+def allow_request_variables(names: "tuple[str, ...] | list[str]") -> None:
+    """Let these request variables through too (``--pass-var``), for the rest of the process.
+
+    A process serves one configuration, and the one-shot and resident paths
+    reach build_environ through cgi_exec.script_invocation, which knows
+    nothing of this option: so the list is kept here, set once at start-up.
+    """
+    global _allowed
+    _allowed = REQUEST_VARIABLES | frozenset(names)
+
+
+def is_variable_name(name: str) -> bool:
+    """A name made of ASCII letters, digits and '_', not starting with a digit."""
+    return name.isascii() and name.isidentifier()
+
+
 def build_environ(
     request: dict[str, str], script: Script, operator: dict[str, str]
 ) -> dict[str, str]:
-    """Merge the request's variables, the operator's and the script's into one environment."""
-    environ = {
-        name: value
-        for name, value in request.items()
-        if name not in DROPPED and name not in SCRIPT_VARIABLES and _valid_name(name)
-    }
+    """Merge the request's allowed variables, the operator's and the script's into one environment."""
+    allowed = _allowed
+    environ = {}
+    dropped = []
+    for name, value in request.items():
+        if name in allowed or (name[:5] == "HTTP_" and is_variable_name(name)):
+            if name not in DROPPED and name not in SCRIPT_VARIABLES:
+                environ[name] = value
+        elif name != "SCGI":
+            dropped.append(name)
+    if dropped:
+        log_line(f"dropped request variables not on the allow-list: {quote_names(dropped)}")
     environ["GATEWAY_INTERFACE"] = "CGI/1.1"
     environ.setdefault("SERVER_SOFTWARE", SERVER_SOFTWARE)
     environ.update(script_variables(request, script))
@@ -119,8 +173,3 @@ def exec_environ(environ: dict[str, str]) -> dict[bytes, bytes]:
 def _latin1(text: str) -> str:
     """A file-system str (os.fsdecode) as a bytes-as-str latin-1 value."""
     return os.fsencode(text).decode("latin-1")
-
-
-def _valid_name(name: str) -> bool:
-    """execve cannot carry an empty name or one containing '='."""
-    return bool(name) and "=" not in name

@@ -14,7 +14,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
     from typing import TextIO
 
-__all__ = ["exit_now", "log_line", "open_log", "program_name"]
+__all__ = ["exit_now", "log_line", "open_log", "program_name", "quote_names"]
+
+#: quote_names shows at most this many names, each cut to QUOTED_NAME_CHARS: a
+#: client sending thousands of names still gets one short log line.
+QUOTED_NAMES = 8
+QUOTED_NAME_CHARS = 40
 
 
 def program_name() -> str:
@@ -28,6 +33,13 @@ def log_line(message: str) -> None:
         os.write(2, f"{program_name()}[{os.getpid()}]: {text}\n".encode("utf-8", "backslashreplace"))
     except OSError:
         pass
+
+
+def quote_names(names: "list[str]") -> str:
+    """Client-chosen names for a log line: quoted, cut short, and at most QUOTED_NAMES of them."""
+    shown = ", ".join(repr(name[:QUOTED_NAME_CHARS]) for name in names[:QUOTED_NAMES])
+    more = len(names) - QUOTED_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def open_log(target: "None | str | TextIO" = None) -> "TextIO":

@@ -24,7 +24,7 @@ and the resident loop are imported when needed.
 import os
 import stat
 
-from .logsink import program_name
+from .logsink import program_name, quote_names
 from .options import find_listener
 from .protocol import ProtocolError
 from .reader import read_request
@@ -152,8 +152,17 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
 
 def build_environ(headers: dict[str, str], body: BodyInput, errors: "TextIO", *,
                   script_name: str | None = None, run_once: bool = True) -> dict:
-    """The PEP 3333 environ for one SCGI request; raises ProtocolError when it cannot be served."""
-    environ: dict = dict(headers)
+    """The PEP 3333 environ for one SCGI request; raises ProtocolError when it cannot be served.
+
+    Names with a '.' are dropped: PEP 3333 reserves them for the server and
+    middleware (``wsgi.input``, ``scgi_bootmenu.after``), and a client of the
+    socket must not be able to set one.
+    """
+    environ: dict = {name: value for name, value in headers.items() if "." not in name}
+    if len(environ) != len(headers):
+        reserved = [name for name in headers if "." in name]
+        errors.write(f"{program_name()}[{os.getpid()}]: dropped request variables with '.' "
+                     f"in the name (reserved by PEP 3333): {quote_names(reserved)}\n")
     for name in DUPLICATE_CGI_NAMES:
         environ.pop(name, None)
     if not environ.get("REQUEST_METHOD"):

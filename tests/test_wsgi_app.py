@@ -604,3 +604,22 @@ def test_file_wrapper_under_validator_still_sends_the_file(data_file):
     result = exchange(validator(file_app(recorder)), request_bytes())
     assert result.response.body == data_file.read_bytes()
     assert recorder.closed
+
+
+def test_client_sent_names_with_a_dot_are_dropped():
+    """PEP 3333 reserves dotted names for the server and middleware; a client must not set them."""
+    environ = environ_of(params={"wsgi.url_scheme": "gopher", "x.y": "1", "HTTP_X_OK": "ok"}, run_once=True)
+    assert environ["wsgi.url_scheme"] == "http" and "x.y" not in environ
+    assert environ["HTTP_X_OK"] == "ok"
+
+
+def test_a_client_cannot_reach_the_boot_menu_app_private_key(tmp_path):
+    from scgi_inetd.bootmenu.app import make_app
+
+    from tests.bootmenu_helpers import write_config
+
+    app = make_app(str(write_config(tmp_path)))
+    result = exchange(app, request_bytes("GET", "/boot.ipxe", params={"scgi_bootmenu.after": "boom"}))
+    assert result.response.status == 200 and result.response.body.startswith(b"#!ipxe")
+    [line] = result.log_lines
+    assert "dropped" in line and "'scgi_bootmenu.after'" in line and "Traceback" not in result.log
