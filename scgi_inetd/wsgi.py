@@ -250,6 +250,10 @@ def render_head(status: str, headers: list) -> tuple[bytes, int | None]:
     if len(code) != 3 or not code.isascii() or not code.isdigit() or not "100" <= code <= "599" \
             or not space or not reason:
         raise HeaderError(f"status must be 'NNN reason' with NNN from 100 to 599: {status!r}")
+    if code < "200":
+        # A 1xx is never the final answer (RFC 9110 15.2); nginx would pass it on
+        # and then relay the body raw on the client's connection as a response.
+        raise HeaderError(f"1xx is not a final status: {status!r}")
     if not printable(reason):
         raise HeaderError(f"control or non-latin-1 character in status: {status!r}")
     lines = ["Status: ", status, "\r\n"]
@@ -364,6 +368,8 @@ class Response:
         self.sent = 0  # body bytes sent
         self.client_gone = False
         self.head_only = False  # a HEAD request: headers go out, body bytes do not
+        self.no_body = False  # head_only, or a 204 or 304 answer, which has no body (RFC 9110 6.4.1)
+        self.dropped_body = False  # body bytes of such an answer were dropped (logged once)
         self.overflowed = False  # the app went past Content-Length (logged once)
 
     def log(self, message: str) -> None:
@@ -381,6 +387,7 @@ class Response:
         elif self.head is not None:
             raise AssertionError("start_response called a second time without exc_info")
         self.head, self.remaining = render_head(status, headers)
+        self.no_body = self.head_only or status[:3] in ("204", "304")
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -389,14 +396,17 @@ class Response:
             raise AssertionError("write() before start_response")
         if type(data) is not bytes:
             raise TypeError(f"response body chunks must be bytes, not {type(data).__name__}")
-        if self.remaining is not None and len(data) > self.remaining:
+        if self.no_body:
+            if data and not self.head_only and not self.dropped_body:
+                self.log(f"app sent a body with a {self.head[8:11].decode()} answer; dropped")
+                self.dropped_body = True
+            data = b""
+        elif self.remaining is not None and len(data) > self.remaining:
             if not self.overflowed:
                 self.log(f"app sent more than Content-Length ({self.sent + self.remaining}); "
                          "extra bytes dropped")
                 self.overflowed = True
             data = data[:self.remaining]
-        if self.head_only:
-            data = b""
         if not self.headers_sent:
             if not data:
                 return
@@ -462,7 +472,7 @@ class Response:
             else:
                 self._send_iterable(result)
             self.finish()
-            if self.remaining and not self.head_only:
+            if self.remaining and not self.no_body:
                 self.log(f"response cut short: Content-Length said {self.remaining} more bytes")
         except ClientGone:
             pass  # logged where it was noticed
@@ -494,9 +504,9 @@ class Response:
                 break
 
     def declare_length(self, size: int) -> None:
-        """Add Content-Length to a head not yet sent that lacks one (not for 1xx, 204, 304)."""
+        """Add Content-Length to a head not yet sent that lacks one (not for 204, 304)."""
         if self.head is None or self.headers_sent or self.remaining is not None \
-                or self.head.startswith((b"Status: 1", b"Status: 204", b"Status: 304")):
+                or self.head.startswith((b"Status: 204", b"Status: 304")):
             return
         self.head = self.head[:-2] + b"Content-Length: %d\r\n\r\n" % size
         self.remaining = size
@@ -510,7 +520,7 @@ class Response:
         self.declare_length(size)
         self.finish()
         count = size if self.remaining is None else min(size, self.remaining)
-        if self.head_only or not count:
+        if self.no_body or not count:
             return
         try:
             sent = sendfile(self.fd, in_fd, offset, count)

@@ -203,6 +203,9 @@ BAD_HEADS = [
     ("OK", [], "status"),
     ("2000 Big", [], "status"),
     ("099 Low", [], "status"),
+    ("100 Continue", [], "1xx is not a final status"),    # nginx would relay the body as a response
+    ("101 Switching Protocols", [("X-A", "1")], "1xx is not a final status"),
+    ("199 Odd", [], "1xx is not a final status"),
     ("600 High", [], "status"),
     ("20x OK", [], "status"),
     ("２００ OK", [], "status"),
@@ -439,6 +442,21 @@ def test_many_chunks_get_no_content_length():
 def test_empty_body_sends_headers_at_the_end():
     result = exchange(validator(app_with(status="204 No Content", headers=(), chunks=[])), request_bytes())
     assert result.raw == b"Status: 204 No Content\r\n\r\n"
+
+
+@pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
+@pytest.mark.parametrize("chunks", [[b"smuggled"], [b"a", b"HTTP/1.1 200 OK\r\n"], [b""]])
+def test_204_and_304_answers_send_no_body(status, chunks):
+    headers = (("ETag", '"1"'), ("Content-Length", "8")) if status.startswith("304") else ()
+    result = exchange(app_with(status=status, headers=headers, chunks=chunks), request_bytes(), trailing=NOT_OURS)
+    assert result.raw == f"Status: {status}\r\n".encode() + b"".join(
+        b"%s: %s\r\n" % (name.encode(), value.encode()) for name, value in headers) + b"\r\n"
+    assert result.unread == NOT_OURS
+    if any(chunks):
+        [line] = result.log_lines
+        assert f"body with a {status[:3]} answer; dropped" in line
+    else:
+        assert result.log == ""
 
 
 def test_head_sends_no_body():
