@@ -6,9 +6,10 @@ answers the same way and never sends a traceback to the client.
 
 import os
 
-from .logsink import log_line
+from .logsink import log_line, program_name
 
-__all__ = ["REASONS", "error_response", "finish_connection", "half_close", "send_error", "status_line"]
+__all__ = ["REASONS", "abort_connection", "error_response", "finish_connection", "half_close",
+           "log_unavailable", "send_error", "status_line"]
 
 # Reason phrases for the statuses the gateway itself answers with (RFC 9110).
 # A table instead of http.HTTPStatus: importing `http` pulls in `enum`.
@@ -118,3 +119,81 @@ def half_close(fd: int) -> None:
         pass
     finally:
         sock.close()
+
+
+def abort_connection(fd: int) -> None:
+    """Make the connection on `fd` end in a reset instead of a clean end, once it is closed.
+
+    For a response cut off after its head went out: a clean end (FIN) after a
+    response without Content-Length looks complete, and nginx would finish the
+    client's chunked response as if nothing had gone wrong. With SO_LINGER
+    set to zero seconds, the last close sends a TCP reset; nginx logs the
+    error and closes the client connection without the final chunk. On a unix
+    socket the kernel has no such signal: the peer sees a reset only when
+    request bytes are left unread, so the caller leaves the body undrained.
+    """
+    import _socket
+    import struct
+
+    copy = os.dup(fd)
+    try:
+        sock = _socket.socket(fileno=copy)
+    except OSError:
+        os.close(copy)
+        return
+    try:
+        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+def log_unavailable(target: object, error: OSError, listen: "str | None" = None) -> int:
+    """The log (--stderr) cannot be opened: say so where it can be read, answer 503; return 1.
+
+    Under inetd fd 2 is the connection, like fds 0 and 1: a traceback or any
+    message there reaches the web server as the response ("upstream sent
+    invalid header"). So the message goes to fd 2 only when fd 2 is not the
+    connection, and to syslog otherwise; fd 2 then points at /dev/null. A
+    one-shot request (no `listen` address, no listening socket passed) is
+    still answered, with a 503 and a short body, so nginx does not wait.
+    """
+    message = f"cannot open the log {target!r}: {error.strerror or error}"
+    if stderr_is_connection():
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        import syslog
+
+        syslog.openlog(program_name(), syslog.LOG_PID, syslog.LOG_DAEMON)
+        syslog.syslog(syslog.LOG_ERR, message)
+    else:
+        log_line(message)
+    from .resident import listener_from_environment
+
+    if listen is None and listener_from_environment(0) is None:
+        data = error_response(503, "the gateway cannot open its log")
+        try:
+            while data:
+                data = data[os.write(1, data):]
+        except OSError:
+            pass
+        finish_connection(0, 1)
+    return 1
+
+
+def stderr_is_connection() -> bool:
+    """True when fd 2 is the very socket on fd 0 or 1, as inetd and systemd `Accept=yes` leave it."""
+    try:
+        error = os.fstat(2)
+    except OSError:
+        return False
+    for fd in (0, 1):
+        try:
+            other = os.fstat(fd)
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (error.st_dev, error.st_ino):
+            return True
+    return False

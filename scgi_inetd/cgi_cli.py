@@ -106,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         sys.stderr.write(f"scgi-run: cannot listen: {error}\n")
         return 1
-    open_log(options.stderr)
+    try:
+        open_log(options.stderr)
+    except OSError as error:
+        from .answer import log_unavailable
+
+        return log_unavailable(options.stderr, error, options.listen)
     if listen_fd is None:
         return serve_connection(config)
     limits = {"max_children": options.max_children, "idle_timeout": options.idle_timeout,

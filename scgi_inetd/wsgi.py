@@ -64,6 +64,12 @@ HEX_DIGITS = b"0123456789abcdefABCDEF"
 DUPLICATE_CGI_NAMES = ("HTTP_CONTENT_LENGTH", "HTTP_CONTENT_TYPE", "HTTP_TRANSFER_ENCODING")
 
 
+# What an app may raise that the gateway answers with a 500: any Exception, and
+# SystemExit and KeyboardInterrupt too (sys.exit() in an app, or ^C in a
+# debugger session), which would otherwise end the process with no answer.
+APP_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
+
+
 class HeaderError(ValueError):
     """The app passed start_response something that must not reach the client."""
 
@@ -87,7 +93,12 @@ def run_app(app: "WSGIApp", *, stdin: int = 0, stdout: int = 1, stderr: "object"
 
     if stderr is None and options is not None:
         stderr = options.stderr
-    errors = open_log(stderr)
+    try:
+        errors = open_log(stderr)
+    except OSError as error:
+        from .answer import log_unavailable
+
+        return log_unavailable(stderr, error, getattr(options, "listen", None))
     return serve_app(app, errors, stdin=stdin, stdout=stdout,
                      script_name=script_name, options=options)
 
@@ -145,7 +156,11 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
         response.fail(error.status, str(error))
     else:
         response.run(app, environ)
-    if not response.client_gone:
+    if response.cut_off:
+        from .answer import abort_connection
+
+        abort_connection(stdout)  # and leave the body unread: a unix socket's only reset
+    elif not response.client_gone:
         body.drain()
     errors.flush()
 
@@ -371,6 +386,7 @@ class Response:
         self.no_body = False  # head_only, or a 204 or 304 answer, which has no body (RFC 9110 6.4.1)
         self.dropped_body = False  # body bytes of such an answer were dropped (logged once)
         self.overflowed = False  # the app went past Content-Length (logged once)
+        self.cut_off = False  # the response failed after its head went out: end it with a reset
 
     def log(self, message: str) -> None:
         """One line in the log, in the form scgi_inetd.logsink.log_line uses."""
@@ -474,21 +490,23 @@ class Response:
             self.finish()
             if self.remaining and not self.no_body:
                 self.log(f"response cut short: Content-Length said {self.remaining} more bytes")
+                self.cut_off = True
         except ClientGone:
             pass  # logged where it was noticed
         except BodyError as error:
             if self.headers_sent:
                 self.log(f"response cut off after {self.sent} body bytes: {error}")
+                self.cut_off = True
             else:
                 self.fail(error.status, str(error))
-        except Exception:
+        except APP_FAILURES:
             self._app_error()
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 try:
                     close()
-                except Exception:
+                except APP_FAILURES:
                     self._app_error("close() of the response iterable failed")
 
     def _send_iterable(self, result: "Iterable[bytes]") -> None:
@@ -538,6 +556,7 @@ class Response:
             return  # logged where it was noticed; the app only reacted to it
         if self.headers_sent:
             what += f"; response cut off after {self.sent} body bytes"
+            self.cut_off = True
         self.log(what + ":\n" + traceback.format_exc().rstrip("\n"))
         self._send_error(500, "Internal Server Error")
 

@@ -154,7 +154,12 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     from .logsink import open_log
     from .wsgi import handle_connection, serve_app
 
-    errors = open_log(options.stderr)
+    try:
+        errors = open_log(options.stderr)
+    except OSError as error:
+        from .answer import log_unavailable
+
+        return log_unavailable(options.stderr, error, options.listen)
     try:
         if options.chdir:
             os.chdir(options.chdir)

@@ -18,6 +18,13 @@ def application(environ, start_response):
         print("printed to stderr", file=sys.stderr)
         environ["wsgi.errors"].write("written to wsgi.errors\n")
         os.write(2, b"written to fd 2\n")
+    if path == "/exit":
+        raise SystemExit(3)
+    if path == "/interrupt":
+        raise KeyboardInterrupt
+    if path == "/cut":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _first_chunk_then_failure()
     body = environ["wsgi.input"].read()
     data = {
         "pid": os.getpid(),
@@ -29,3 +36,8 @@ def application(environ, start_response):
     }
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps(data).encode()]
+
+
+def _first_chunk_then_failure():
+    yield b"first chunk\n"
+    raise RuntimeError("failed after the first chunk")

@@ -94,7 +94,12 @@ def _serve(config_path: str, cache: str, options) -> int:
     from ..logsink import open_log
     from ..wsgi import serve_app
 
-    errors = open_log(options.stderr)
+    try:
+        errors = open_log(options.stderr)
+    except OSError as error:
+        from ..answer import log_unavailable
+
+        return log_unavailable(options.stderr, error, options.listen)
     from .app import make_app
 
     return serve_app(make_app(config_path, cache), errors, script_name=options.script_name, options=options)
