@@ -149,14 +149,14 @@ def abort_connection(fd: int) -> None:
         sock.close()
 
 
-def log_unavailable(target: object, error: OSError, listen: "str | None" = None) -> int:
+def log_unavailable(target: object, error: OSError, resident: bool = False) -> int:
     """The log (--stderr) cannot be opened: say so where it can be read, answer 503; return 1.
 
     Under inetd fd 2 is the connection, like fds 0 and 1: a traceback or any
     message there reaches the web server as the response ("upstream sent
     invalid header"). So the message goes to fd 2 only when fd 2 is not the
     connection, and to syslog otherwise; fd 2 then points at /dev/null. A
-    one-shot request (no `listen` address, no listening socket passed) is
+    one-shot request (not `resident`, and no listening socket on fd 0) is
     still answered, with a 503 and a short body, so nginx does not wait.
     """
     message = f"cannot open the log {target!r}: {error.strerror or error}"
@@ -172,7 +172,7 @@ def log_unavailable(target: object, error: OSError, listen: "str | None" = None)
         log_line(message)
     from .resident import listener_from_environment
 
-    if listen is None and listener_from_environment(0) is None:
+    if not resident and listener_from_environment(0) is None:
         data = error_response(503, "the gateway cannot open its log")
         try:
             while data:

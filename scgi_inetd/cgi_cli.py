@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"scgi-run: {error}\n{USAGE}")
         return 2
     try:
-        listen_fd = find_listener(options.listen)
+        listen_fd = find_listener(options.listen, mode=options.socket_mode, owner=options.socket_owner)
     except (OSError, ValueError) as error:
         sys.stderr.write(f"scgi-run: cannot listen: {error}\n")
         return 1
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         from .answer import log_unavailable
 
-        return log_unavailable(options.stderr, error, options.listen)
+        return log_unavailable(options.stderr, error, resident=listen_fd is not None)
     if listen_fd is None:
         return serve_connection(config)
     limits = {"max_children": options.max_children, "idle_timeout": options.idle_timeout,

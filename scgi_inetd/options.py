@@ -14,14 +14,18 @@ if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
 from .protocol import DEFAULT_MAX_HEADER
 from .reader import DEFAULT_HEADER_TIMEOUT
 
-__all__ = ["SERVE_OPTIONS", "SERVE_OPTIONS_HELP", "ServeOptions", "UsageError", "find_listener",
-           "parse_serve_options", "take_options", "text_value"]
+__all__ = ["DEFAULT_SOCKET_MODE", "SERVE_OPTIONS", "SERVE_OPTIONS_HELP", "ServeOptions", "UsageError",
+           "find_listener", "listen_first", "parse_serve_options", "take_options", "text_value"]
 
 SERVE_OPTIONS_HELP = """serving options:
   --stderr PATH|syslog   where the gateway's and the program's stderr go (default /dev/null)
   --listen unix:PATH|HOST:PORT
                          serve resident on this address (also: a listening socket on
-                         fd 0, as inetd `wait` gives, or systemd's LISTEN_FDS)
+                         fd 0, as inetd `wait` gives, or systemd's LISTEN_FDS); refused
+                         when a server already listens on PATH, a stale socket is replaced
+  --socket-mode MODE     --listen unix: the socket's permissions, octal (default 0660)
+  --socket-owner USER[:GROUP]
+                         --listen unix: the socket's owner and group (needs root)
   --max-children N       resident: connections served at once (default 16)
   --idle-timeout SECONDS resident: exit after this long without a connection
   --grace SECONDS        resident: on SIGTERM, wait this long for running requests (default 30)
@@ -35,6 +39,12 @@ SERVE_OPTIONS_HELP = """serving options:
   --max-header BYTES     refuse a larger request header (default 262144)"""
 
 
+#: Permissions of a --listen unix: socket: the owner and its group (the web
+#: server's, with --socket-owner) may connect, nobody else. Whoever can connect
+#: chooses every request variable, so the umask must not decide.
+DEFAULT_SOCKET_MODE = 0o660
+
+
 class UsageError(Exception):
     """A command line that cannot be used; the message says why."""
 
@@ -42,12 +52,14 @@ class UsageError(Exception):
 class ServeOptions:
     """Where logs go, how requests are read, and how resident mode behaves."""
 
-    __slots__ = ("stderr", "listen", "max_children", "idle_timeout", "grace", "requests_per_child",
-                 "header_timeout", "max_header")
+    __slots__ = ("stderr", "listen", "socket_mode", "socket_owner", "max_children", "idle_timeout",
+                 "grace", "requests_per_child", "header_timeout", "max_header")
 
     def __init__(self) -> None:
         self.stderr: str | None = None
         self.listen: str | None = None
+        self.socket_mode = DEFAULT_SOCKET_MODE
+        self.socket_owner: str | None = None
         self.max_children = 16
         self.idle_timeout: float | None = None
         self.grace = 30.0
@@ -68,6 +80,16 @@ def _number(kind: type, minimum: float):
     return convert
 
 
+def _octal_mode(name: str, text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise UsageError(f"{name} needs an octal mode such as 0660, not {text!r}") from None
+    if not 0 <= mode <= 0o777:
+        raise UsageError(f"{name} must be at most 0777, not {text!r}")
+    return mode
+
+
 def text_value(name: str, text: str) -> str:
     """Converter for an option whose value is any string."""
     return text
@@ -79,6 +101,8 @@ def text_value(name: str, text: str) -> str:
 SERVE_OPTIONS = {
     "--stderr": ("stderr", text_value),
     "--listen": ("listen", text_value),
+    "--socket-mode": ("socket_mode", _octal_mode),
+    "--socket-owner": ("socket_owner", text_value),
     "--max-children": ("max_children", _number(int, 1)),
     "--idle-timeout": ("idle_timeout", _number(float, 0)),
     "--grace": ("grace", _number(float, 0)),
@@ -132,10 +156,11 @@ def parse_serve_options(argv: "Sequence[str]") -> tuple[ServeOptions, list[str]]
     return options, take_options(argv, SERVE_OPTIONS, options)
 
 
-def find_listener(listen: str | None, stdin: int = 0) -> int | None:
+def find_listener(listen: str | None, stdin: int = 0, *, mode: int = DEFAULT_SOCKET_MODE,
+                  owner: str | None = None) -> int | None:
     """The listening socket to serve in resident mode, or None to serve the one connection on `stdin`.
 
-    `listen` (--listen) is bound; otherwise scgi_inetd.resident looks for a
+    `listen` (--listen) is bound (a unix socket with `mode` and `owner`); otherwise scgi_inetd.resident looks for a
     socket the super-server passed (LISTEN_FDS, or a listening socket on
     `stdin` from inetd `wait`). That module and the _socket its check needs
     would cost every one-shot request about as much as the gateway itself,
@@ -145,12 +170,30 @@ def find_listener(listen: str | None, stdin: int = 0) -> int | None:
     if listen:
         from .resident import bind_listener
 
-        return bind_listener(listen)
+        return bind_listener(listen, mode=mode, owner=owner)
     if "LISTEN_PID" not in os.environ and _writable(stdin):
         return None
     from .resident import listener_from_environment
 
     return listener_from_environment(stdin)
+
+
+def listen_first(options: ServeOptions, program: str) -> int | None:
+    """Bind --listen now, before the log replaces stderr, so a failure is told on the real stderr.
+
+    Returns the descriptor to serve on: the bound socket, which the front-end
+    then finds as a passed listener (options.listen is cleared), or fd 0
+    without --listen; None after writing the one-line reason (exit 1).
+    """
+    if not options.listen:
+        return 0
+    try:
+        fd = find_listener(options.listen, mode=options.socket_mode, owner=options.socket_owner)
+    except (OSError, ValueError) as error:
+        os.write(2, f"{program}: cannot listen: {error}\n".encode("utf-8", "backslashreplace"))
+        return None
+    options.listen = None
+    return fd
 
 
 def _writable(fd: int) -> bool:

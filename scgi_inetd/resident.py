@@ -20,6 +20,7 @@ isolation: what one request leaves in a worker's memory the next one sees.
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import stat
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 # imported inside the functions of the resident loop, which pay them once.
 
 from .logsink import log_line
+from .options import DEFAULT_SOCKET_MODE
 
 __all__ = ["bind_listener", "listener_from_environment", "serve"]
 
@@ -69,32 +71,90 @@ def listener_from_environment(stdin: int = 0) -> int | None:
     return stdin if listening else None
 
 
-def bind_listener(address: str) -> int:
-    """Listen on `unix:PATH` (a stale socket file is replaced) or `HOST:PORT`; return the fd."""
+def bind_listener(address: str, *, mode: int = DEFAULT_SOCKET_MODE, owner: str | None = None) -> int:
+    """Listen on `unix:PATH` or `HOST:PORT`; return the fd.
+
+    A unix socket gets `mode` and `owner` (USER[:GROUP]) before anyone can
+    reach it: it is bound under a temporary name, set up, and renamed onto
+    PATH once listening, so PATH never names a socket that refuses
+    connections or has the umask's permissions. PATH may be a stale socket
+    (replaced), not one a server still listens on (refused).
+    """
     import socket
 
     if address.startswith("unix:"):
-        # Bound under a temporary name and renamed once listening, so the path
-        # never names a socket that refuses connections (nor a stale one).
         path = address[5:]
-        if os.path.exists(path) and not stat.S_ISSOCK(os.lstat(path).st_mode):
-            raise ValueError(f"{path} exists and is not a socket")
+        refuse_live_socket(path)
+        uid, gid = socket_owner_ids(owner)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         temporary = f"{path}.{os.getpid()}.tmp"
-        sock.bind(temporary)
-        sock.listen(LISTEN_BACKLOG)
-        os.rename(temporary, path)
+        try:
+            sock.bind(temporary)
+            try:
+                os.chmod(temporary, mode)
+                if owner:
+                    os.chown(temporary, uid, gid)
+                sock.listen(LISTEN_BACKLOG)
+                os.rename(temporary, path)
+            except BaseException:
+                os.unlink(temporary)
+                raise
+        except BaseException:
+            sock.close()
+            raise
         return sock.detach()
-    else:
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"listen address must be unix:PATH or HOST:PORT, not {address!r}")
-        host = host.strip("[]")
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, int(port)))
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"listen address must be unix:PATH or HOST:PORT, not {address!r}")
+    host = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, int(port)))
     sock.listen(LISTEN_BACKLOG)
     return sock.detach()
+
+
+def refuse_live_socket(path: str) -> None:
+    """Raise ValueError when `path` is not a socket, or is one a server still listens on.
+
+    Without the check a second server renames its socket over the first's,
+    which keeps running, unreachable. The probe is a non-blocking connect:
+    refused means a stale file (no listener), which may be replaced; the
+    probed server sees one empty connection.
+    """
+    import socket
+
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise ValueError(f"{path} exists and is not a socket")
+    except FileNotFoundError:
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        result = probe.connect_ex(path)
+    finally:
+        probe.close()
+    if result in (0, errno.EAGAIN, errno.EINPROGRESS):  # EAGAIN: listening, its queue full
+        raise ValueError(f"a server is already listening on {path}")
+    if result not in (errno.ECONNREFUSED, errno.ENOENT):
+        raise ValueError(f"cannot tell whether a server listens on {path}: {os.strerror(result)}")
+
+
+def socket_owner_ids(owner: str | None) -> tuple[int, int]:
+    """(uid, gid) for `USER[:GROUP]` (names or numbers), -1 for a part not given."""
+    if not owner:
+        return -1, -1
+    import grp
+    import pwd
+
+    user, _, group = owner.partition(":")
+    try:
+        uid = -1 if not user else int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
+        gid = -1 if not group else int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ValueError(f"no such user or group in --socket-owner {owner!r}") from None
+    return uid, gid
 
 
 def serve(listen_fd: int, handle: Callable[[], None], *, max_children: int = 16,

@@ -25,7 +25,7 @@ import os
 import stat
 
 from .logsink import program_name, quote_names
-from .options import find_listener
+from .options import DEFAULT_SOCKET_MODE, find_listener
 from .protocol import ProtocolError
 from .reader import read_request
 from .wsgi_input import BodyError, BodyInput
@@ -98,7 +98,7 @@ def run_app(app: "WSGIApp", *, stdin: int = 0, stdout: int = 1, stderr: "object"
     except OSError as error:
         from .answer import log_unavailable
 
-        return log_unavailable(stderr, error, getattr(options, "listen", None))
+        return log_unavailable(stderr, error, resident=bool(getattr(options, "listen", None)))
     return serve_app(app, errors, stdin=stdin, stdout=stdout,
                      script_name=script_name, options=options)
 
@@ -107,7 +107,9 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
               script_name: str | None = None, options: "ServeOptions | None" = None) -> int:
     """Like run_app, with the log already opened (a CLI opens it before importing the app)."""
     header_timeout = getattr(options, "header_timeout", None)
-    listener = find_listener(getattr(options, "listen", None), stdin)
+    listener = find_listener(getattr(options, "listen", None), stdin,
+                             mode=getattr(options, "socket_mode", DEFAULT_SOCKET_MODE),
+                             owner=getattr(options, "socket_owner", None))
     if listener is None:
         handle_connection(app, errors, stdin=stdin, stdout=stdout, script_name=script_name,
                           header_timeout=header_timeout, run_once=True)

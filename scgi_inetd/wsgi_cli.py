@@ -12,7 +12,8 @@ answered (500) in one-shot mode, so nginx does not wait for a timeout.
 import os
 import sys
 
-from .options import SERVE_OPTIONS, SERVE_OPTIONS_HELP, ServeOptions, UsageError, take_options, text_value
+from .options import (SERVE_OPTIONS, SERVE_OPTIONS_HELP, ServeOptions, UsageError, listen_first, take_options,
+                      text_value)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
@@ -154,12 +155,15 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     from .logsink import open_log
     from .wsgi import handle_connection, serve_app
 
+    listen_fd = listen_first(options, "scgi-wsgi")
+    if listen_fd is None:
+        return 1
     try:
         errors = open_log(options.stderr)
     except OSError as error:
         from .answer import log_unavailable
 
-        return log_unavailable(options.stderr, error, options.listen)
+        return log_unavailable(options.stderr, error, resident=listen_fd != 0)
     try:
         if options.chdir:
             os.chdir(options.chdir)
@@ -171,16 +175,17 @@ def main(argv: "Sequence[str] | None" = None) -> int:
         import traceback
 
         errors.write(f"scgi-wsgi[{os.getpid()}]: cannot load {target}:\n{traceback.format_exc()}")
-        if not _resident(options):
+        if not _resident(listen_fd):
             handle_connection(_failed_app, errors, script_name=options.script_name,
                               header_timeout=options.header_timeout)
         errors.flush()
         return 1
-    return serve_app(app, errors, script_name=options.script_name, options=options)
+    return serve_app(app, errors, stdin=listen_fd, script_name=options.script_name, options=options)
 
 
-def _resident(options: ServeOptions) -> bool:
-    if options.listen:
+def _resident(listen_fd: int) -> bool:
+    """Serving a listener bound by --listen (not fd 0), or one a super-server passed."""
+    if listen_fd != 0:
         return True
     from .resident import listener_from_environment
 

@@ -20,7 +20,7 @@ def application(environ, start_response):
     elif path.startswith("/sleep/"):
         time.sleep(float(path[7:]))
     elif path == "/exit":
-        sys.exit(3)  # SystemExit is not an app error the gateway answers: it ends the handler
+        sys.exit(3)  # answered 500 like any app error; the worker serves on
     elif path == "/die":
         os._exit(4)
     data = {

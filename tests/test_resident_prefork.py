@@ -230,20 +230,26 @@ def test_sigterm_ends_a_request_that_outlasts_the_grace(pool, tmp_path):
     assert any("still running after 0.2s" in line for line in server.log_lines())
 
 
-@pytest.mark.parametrize("path, logged", [("/exit", "connection handler failed: SystemExit(3)"),
-                                          ("/die", None)])
-def test_a_handler_that_ends_its_worker_is_logged_and_replaced(pool, path, logged):
+def test_a_handler_that_ends_its_worker_is_replaced(pool):
     server = pool("--max-children", "1", "--requests-per-child", "100")
     (worker,) = server.workers(1)
     assert server.get()["pid"] == worker
     time.sleep(1.0)  # past the respawn delay of a worker that fails young
     with pytest.raises(Exception):
-        server.get(path)
+        server.get("/die")
     wait_for(lambda: not alive(worker), what="the worker to end")
     answer = server.get()
     assert answer["pid"] != worker and answer["served"] == 1
-    failures = [line for line in server.log_lines() if "handler failed" in line]
-    assert failures == ([f"scgi-wsgi[{worker}]: {logged}"] if logged else [])
+    assert [line for line in server.log_lines() if "handler failed" in line] == []
+
+
+def test_system_exit_from_the_app_is_a_500_and_the_worker_serves_on(pool):
+    server = pool("--max-children", "1", "--requests-per-child", "100")
+    (worker,) = server.workers(1)
+    assert call(server.address, uri="/exit", timeout=10).status == 500
+    answer = server.get()
+    assert answer["pid"] == worker and answer["served"] == 2
+    assert any("app raised an exception" in line for line in server.log_lines())
 
 
 def test_a_client_that_never_sends_its_header_does_not_hold_a_worker(pool):
