@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from typing import Iterable, Mapping, Sequence
+import time
+from typing import Iterable, Iterator, Mapping, Sequence
 from urllib.parse import unquote
 
 from .protocol import Response, encode_request, parse_response
 
-__all__ = ["build_params", "call", "call_exec", "connect", "exchange"]
+__all__ = ["build_params", "call", "call_exec", "connect", "exchange", "exec_exchange", "exec_stream", "receive"]
 
 
 def build_params(
@@ -91,10 +92,26 @@ def exchange(sock: socket.socket, request: bytes) -> bytes:
     until EOF instead of CONTENT_LENGTH hangs, and the test sees it.
     """
     sock.sendall(request)
-    chunks = []
-    while chunk := sock.recv(262144):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return b"".join(receive(sock))
+
+
+def receive(sock: socket.socket, deadline: float | None = None) -> Iterator[bytes]:
+    """The response as it arrives, until the server closes.
+
+    `deadline` (a time.monotonic() value) bounds the whole response: past it
+    TimeoutError is raised, however steadily a server trickles bytes. Without
+    it each recv has the socket's own timeout.
+    """
+    while True:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("deadline passed")
+            sock.settimeout(remaining)
+        chunk = sock.recv(262144)
+        if not chunk:
+            return
+        yield chunk
 
 
 def call(address: str, method: str = "GET", uri: str = "/", *, headers: Iterable[tuple[str, str]] = (),
@@ -120,7 +137,20 @@ def call_exec(argv: Sequence[str], method: str = "GET", uri: str = "/", *,
 
 def exec_exchange(argv: Sequence[str], request: bytes, *, timeout: float = 30.0,
                   env: Mapping[str, str] | None = None) -> bytes:
-    """Spawn `argv` with a socketpair end on fds 0, 1, 2; send `request`; return all it wrote."""
+    """Spawn `argv` with a socketpair end on fds 0, 1, 2; send `request`; return all it wrote.
+
+    `timeout` bounds the whole exchange (TimeoutError past it).
+    """
+    return b"".join(exec_stream(argv, request, deadline=time.monotonic() + timeout, env=env))
+
+
+def exec_stream(argv: Sequence[str], request: bytes, *, deadline: float,
+                env: Mapping[str, str] | None = None) -> Iterator[bytes]:
+    """Spawn `argv` as inetd does, send `request`, and yield what it writes as it arrives.
+
+    The program is waited for once it closes the connection, and killed if it
+    is still running at `deadline` (or when the caller stops early).
+    """
     ours, theirs = socket.socketpair()
     with ours:
         try:
@@ -128,12 +158,13 @@ def exec_exchange(argv: Sequence[str], request: bytes, *, timeout: float = 30.0,
                                        env=dict(env) if env is not None else None)
         finally:
             theirs.close()
-        ours.settimeout(timeout)
         try:
-            return exchange(ours, request)
+            ours.settimeout(max(deadline - time.monotonic(), 0.001))
+            ours.sendall(request)
+            yield from receive(ours, deadline)
         finally:
             try:
-                process.wait(timeout)
+                process.wait(max(deadline - time.monotonic(), 0.001))
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

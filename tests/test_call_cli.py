@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
 from scgi_inetd.call_cli import main
 from scgi_inetd.client import build_params
 from scgi_inetd.protocol import encode_request, parse_request
-from tests.support import EXAMPLES, python_cmd
+from tests.support import EXAMPLES, child_env, python_cmd
 
 # A tiny SCGI program that answers with what it received: the status comes
 # from the X-Want-Status request header.
@@ -124,3 +127,102 @@ def test_params_follow_nginx_scgi_params_order():
     assert list(environ)[:2] == ["CONTENT_LENGTH", "SCGI"]
     assert environ["HTTP_CONTENT_LENGTH"] == "2"
     assert os.environ.get("SCGI") is None
+
+
+class OneResponseServer:
+    """A unix-socket SCGI server in a thread: reads one request, then runs `answer(connection)`."""
+
+    def __init__(self, path: str, answer) -> None:
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(path)
+        self.listener.listen(1)
+        self.answer = answer
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        from scgi_inetd.protocol import netstring_extent
+
+        connection, _ = self.listener.accept()
+        with connection:
+            data = b""
+            while True:
+                data += connection.recv(65536)
+                try:
+                    if len(data) >= netstring_extent(data):
+                        break
+                except Exception:
+                    continue
+            try:
+                self.answer(connection)
+            except OSError:
+                pass  # the client gave up: what the timeout test wants
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(10)
+
+
+RESPONSE_MB = 200
+
+
+def test_a_200_mb_response_is_streamed_in_little_memory(tmp_path):
+    """Measured: max RSS of the scgi-call process (ru_maxrss) while it prints 200 MB."""
+    path = str(tmp_path / "s.sock")
+    block = bytes(range(256)) * 4096  # 1 MiB
+
+    def answer(connection):
+        connection.sendall(b"Status: 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+        for _ in range(RESPONSE_MB):
+            connection.sendall(block)
+
+    server = OneResponseServer(path, answer)
+    process = subprocess.Popen(python_cmd("scgi-call", "--body-only", f"unix:{path}", "/big"),
+                               stdout=subprocess.PIPE, env=child_env())
+    received = 0
+    tail = b""
+    while chunk := process.stdout.read(1 << 20):
+        received += len(chunk)
+        tail = (tail + chunk)[-16:]
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    server.close()
+    assert process.returncode == 0
+    assert received == RESPONSE_MB << 20 and tail == block[-16:]
+    max_rss_mb = usage.ru_maxrss / 1024
+    print(f"scgi-call max RSS for a {RESPONSE_MB} MB response: {max_rss_mb:.1f} MB")
+    assert max_rss_mb < 64, f"{max_rss_mb:.0f} MB resident for a {RESPONSE_MB} MB response"
+
+
+def test_timeout_is_a_deadline_for_a_trickling_server(tmp_path):
+    """One byte every 0.2 s keeps every recv under --timeout; the whole exchange still ends at it."""
+    path = str(tmp_path / "s.sock")
+
+    def answer(connection):
+        connection.sendall(b"Status: 200 OK\r\n\r\n")
+        for _ in range(200):
+            connection.sendall(b".")
+            time.sleep(0.2)
+
+    server = OneResponseServer(path, answer)
+    started = time.monotonic()
+    result = subprocess.run(python_cmd("scgi-call", "--timeout", "1", f"unix:{path}", "/slow"),
+                            capture_output=True, env=child_env(), timeout=15)
+    elapsed = time.monotonic() - started
+    server.close()
+    assert result.returncode == 3
+    assert result.stderr.decode().splitlines() == ["scgi-call: no complete response within 1 s"]
+    assert result.stdout.startswith(b"HTTP/1.1 200 OK\r\n\r\n.")  # what arrived was printed
+    assert elapsed < 5
+
+
+def test_timeout_is_a_deadline_with_exec_too(tmp_path):
+    script = tmp_path / "trickle.py"
+    script.write_text("import os, time\nos.write(1, b'Status: 200 OK\\r\\n\\r\\n')\n"
+                      "for _ in range(200):\n    os.write(1, b'.'); time.sleep(0.2)\n")
+    started = time.monotonic()
+    result = subprocess.run(python_cmd("scgi-call", "--timeout", "1", "--exec",
+                                       shlex.join([sys.executable, str(script)]), "/"),
+                            capture_output=True, env=child_env(), timeout=15)
+    assert result.returncode == 3 and time.monotonic() - started < 5
+    assert b"no complete response within 1 s" in result.stderr
