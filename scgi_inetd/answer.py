@@ -8,6 +8,10 @@ import os
 
 from .logsink import log_line, program_name
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
 __all__ = ["REASONS", "abort_connection", "error_response", "finish_connection", "half_close",
            "log_unavailable", "send_error", "status_line"]
 
@@ -105,20 +109,7 @@ def finish_connection(stdin: int = 0, stdout: int = 1, unread: "int | None" = No
 
 def half_close(fd: int) -> None:
     """shutdown(SHUT_WR) on the socket at `fd`; nothing when it is no socket."""
-    import _socket
-
-    copy = os.dup(fd)
-    try:
-        sock = _socket.socket(fileno=copy)
-    except OSError:
-        os.close(copy)
-        return
-    try:
-        sock.shutdown(_socket.SHUT_WR)
-    except OSError:
-        pass
-    finally:
-        sock.close()
+    _on_socket(fd, lambda sock, module: sock.shutdown(module.SHUT_WR))
 
 
 def abort_connection(fd: int) -> None:
@@ -132,8 +123,19 @@ def abort_connection(fd: int) -> None:
     socket the kernel has no such signal: the peer sees a reset only when
     request bytes are left unread, so the caller leaves the body undrained.
     """
-    import _socket
     import struct
+
+    _on_socket(fd, lambda sock, module: sock.setsockopt(module.SOL_SOCKET, module.SO_LINGER,
+                                                        struct.pack("ii", 1, 0)))
+
+
+def _on_socket(fd: int, action: "Callable[[Any, Any], object]") -> None:
+    """Call `action(socket object, the _socket module)` for the socket at `fd`; errors are ignored.
+
+    A duplicate descriptor carries the socket object, so closing it leaves `fd`
+    open. Nothing happens when `fd` is no socket.
+    """
+    import _socket
 
     copy = os.dup(fd)
     try:
@@ -142,7 +144,7 @@ def abort_connection(fd: int) -> None:
         os.close(copy)
         return
     try:
-        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
+        action(sock, _socket)
     except OSError:
         pass
     finally:

@@ -25,7 +25,7 @@ import os
 import stat
 
 from .logsink import program_name, quote_names
-from .options import DEFAULT_SOCKET_MODE, find_listener
+from .options import DEFAULT_SOCKET_MODE, find_listener, listen_first
 from .protocol import ProtocolError
 from .reader import read_request
 from .wsgi_input import BodyError, BodyInput
@@ -101,6 +101,27 @@ def run_app(app: "WSGIApp", *, stdin: int = 0, stdout: int = 1, stderr: "object"
         return log_unavailable(stderr, error, resident=bool(getattr(options, "listen", None)))
     return serve_app(app, errors, stdin=stdin, stdout=stdout,
                      script_name=script_name, options=options)
+
+
+def listen_and_log(options: "ServeOptions", program: str) -> "tuple[int, TextIO] | int":
+    """A front-end's start: bind --listen, then point fd 2 at the log; or the exit status why not.
+
+    Binding comes first, so that a failure is told on the real stderr (one
+    line, exit 1); a log that cannot be opened is answered by
+    answer.log_unavailable. Returns the descriptor to serve on (the bound
+    listener, or fd 0) and the log stream.
+    """
+    from .logsink import open_log
+
+    listen_fd = listen_first(options, program)
+    if listen_fd is None:
+        return 1
+    try:
+        return listen_fd, open_log(options.stderr)
+    except OSError as error:
+        from .answer import log_unavailable
+
+        return log_unavailable(options.stderr, error, resident=listen_fd != 0)
 
 
 def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,

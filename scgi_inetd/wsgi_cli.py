@@ -12,8 +12,7 @@ answered (500) in one-shot mode, so nginx does not wait for a timeout.
 import os
 import sys
 
-from .options import (SERVE_OPTIONS, SERVE_OPTIONS_HELP, ServeOptions, UsageError, listen_first, take_options,
-                      text_value)
+from .options import SERVE_OPTIONS, SERVE_OPTIONS_HELP, ServeOptions, UsageError, take_options, text_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
@@ -152,18 +151,12 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     if target is None:
         sys.stdout.write(USAGE)
         return 0
-    from .logsink import open_log
-    from .wsgi import handle_connection, serve_app
+    from .wsgi import handle_connection, listen_and_log, serve_app
 
-    listen_fd = listen_first(options, "scgi-wsgi")
-    if listen_fd is None:
-        return 1
-    try:
-        errors = open_log(options.stderr)
-    except OSError as error:
-        from .answer import log_unavailable
-
-        return log_unavailable(options.stderr, error, resident=listen_fd != 0)
+    started = listen_and_log(options, "scgi-wsgi")
+    if isinstance(started, int):
+        return started
+    listen_fd, errors = started
     try:
         if options.chdir:
             os.chdir(options.chdir)

@@ -91,19 +91,12 @@ def _serve(config_path: str, cache: str, options) -> int:
 
     The log is opened first: under inetd fd 2 is the client socket.
     """
-    from ..logsink import open_log
-    from ..options import listen_first
-    from ..wsgi import serve_app
+    from ..wsgi import listen_and_log, serve_app
 
-    listen_fd = listen_first(options, "scgi-bootmenu")
-    if listen_fd is None:
-        return 1
-    try:
-        errors = open_log(options.stderr)
-    except OSError as error:
-        from ..answer import log_unavailable
-
-        return log_unavailable(options.stderr, error, resident=listen_fd != 0)
+    started = listen_and_log(options, "scgi-bootmenu")
+    if isinstance(started, int):
+        return started
+    listen_fd, errors = started
     from .app import make_app
 
     return serve_app(make_app(config_path, cache), errors, stdin=listen_fd, script_name=options.script_name,
