@@ -119,9 +119,10 @@ def abort_connection(fd: int) -> None:
     response without Content-Length looks complete, and nginx would finish the
     client's chunked response as if nothing had gone wrong. With SO_LINGER
     set to zero seconds, the last close sends a TCP reset; nginx logs the
-    error and closes the client connection without the final chunk. On a unix
-    socket the kernel has no such signal: the peer sees a reset only when
-    request bytes are left unread, so the caller leaves the body undrained.
+    error and closes the client connection without the final chunk. A unix
+    socket has no such signal (its peer sees a reset only when request bytes
+    are left unread, and the body is read before the response begins): there
+    only a declared Content-Length lets the web server see the cut.
     """
     import struct
 
