@@ -343,9 +343,19 @@ def _serve_pool(loop: _Loop, requests: int, workers: int, grace: float) -> None:
 
 
 def _fork_worker(loop: _Loop, requests: int, activity: memoryview, slot: int) -> int:
-    """Fork a worker that accepts and serves up to `requests` connections, then exits."""
+    """Fork a worker that accepts and serves up to `requests` connections, then exits.
+
+    SIGTERM stays blocked from before the fork until the worker has its own
+    handler: in between, the loop's handler (inherited) would take a SIGTERM
+    meant to stop the worker and drop it, and the worker would block in
+    accept() until the loop's grace ran out.
+    """
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         return pid
     status = 1
     try:
@@ -390,6 +400,7 @@ def _work(loop: _Loop, requests: int, activity: memoryview, slot: int) -> None:
     served = 0
     try:
         signal.signal(signal.SIGTERM, stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked by _fork_worker
         while served < requests and not stopped:
             try:
                 fd, _ = accept()

@@ -296,3 +296,29 @@ def test_requests_per_child_is_parsed():
     options, rest = parse_serve_options(["--requests-per-child", "1000", "app"])
     assert (options.requests_per_child, rest) == (1000, ["app"])
     assert parse_serve_options([])[0].requests_per_child == 1
+
+
+@pytest.mark.parametrize("delay", [0.01 * step for step in range(0, 24, 2)])
+def test_sigterm_while_the_workers_are_being_forked_stops_them_all(tmp_path, delay):
+    """A SIGTERM that reaches a worker before it has its own handler must not be lost.
+
+    16 workers are forked once the socket appears; SIGTERM lands among them
+    (or, at the very start, before the loop's handlers: then the default
+    action ends the parent before it forks). A lost SIGTERM leaves its worker
+    in accept() and the pool waits out its 30 s grace.
+    """
+    (tmp_path / "pool").mkdir()
+    server = Pool(tmp_path / "pool", "--requests-per-child", "50", "--max-children", "16", "--grace", "30")
+    time.sleep(delay)
+    workers = children_of(server.process.pid)
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        assert server.process.wait(10) in (0, -signal.SIGTERM)
+    finally:
+        for pid in children_of(server.process.pid) | workers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+    assert not any(alive(pid) for pid in workers)
