@@ -90,6 +90,15 @@ def resident(tmp_path):
 
     yield start
     for process in processes:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, so a pool's workers go with their parent (SIGKILL would leave them behind)."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
 

@@ -40,8 +40,12 @@ def started():
 
     yield start
     for process in processes:
-        process.kill()
-        process.wait()
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def run_briefly(program, *args):
