@@ -31,6 +31,18 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def stop_server(process) -> None:
+    """SIGTERM a resident server and wait, so a pool's workers go with it (SIGKILL leaves them behind)."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 #: Modules a one-shot request must not import: each costs milliseconds at every
 #: interpreter start (ARCHITECTURE.md, "Interpreter start is the floor"), or, for
 #: the last ones, is needed only by resident mode or by an error answer.

@@ -18,7 +18,7 @@ import pytest
 
 from scgi_inetd.client import call, connect, exec_exchange
 from scgi_inetd.protocol import parse_response
-from tests.support import REPO, child_env, python_cmd
+from tests.support import REPO, child_env, python_cmd, stop_server
 from tests.wsgi_support import exchange, request_bytes
 
 APPS = str(REPO / "tests" / "wsgi_apps.py")
@@ -90,17 +90,7 @@ def resident(tmp_path):
 
     yield start
     for process in processes:
-        stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM, so a pool's workers go with their parent (SIGKILL would leave them behind)."""
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        stop_server(process)
 
 
 @pytest.mark.parametrize("args", [(), ("--requests-per-child", "5", "--max-children", "2")])

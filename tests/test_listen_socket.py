@@ -14,7 +14,7 @@ import time
 import pytest
 
 from scgi_inetd.client import call
-from tests.support import REPO, child_env, python_cmd
+from tests.support import REPO, child_env, python_cmd, stop_server
 
 HELLO = str(REPO / "examples" / "cgi-bin" / "hello.sh")
 PROGRAMS = {
@@ -40,12 +40,7 @@ def started():
 
     yield start
     for process in processes:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 def run_briefly(program, *args):
