@@ -17,7 +17,6 @@ Uses `select` and plain `os.read`, not `socket`, `_socket` (MSG_PEEK) or
 costs more than a few system calls.
 """
 
-import errno as _errno
 import os
 import select
 import time
@@ -157,7 +156,9 @@ def open_spool(length: int, spool_dir: str) -> int:
     try:
         os.posix_fallocate(fd, 0, length)
     except OSError as error:
-        if error.errno in (_errno.ENOSPC, _errno.EDQUOT, _errno.EFBIG):
+        import errno  # not loaded at start-up: paid only here
+
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             os.close(fd)
             raise BodyError(503, "cannot spool the request body",
                             f"{spool_dir}: {error.strerror}", left=length) from None
