@@ -207,6 +207,19 @@ EXTRA_LOCATIONS = """
         scgi_param SCRIPT_FILENAME /srv/scgi/cgi-bin/$upf_script;
         scgi_pass unix:/run/scgi/fixed.sock;
     }
+    location /bottle {
+        include scgi_params;
+        client_max_body_size 0;
+        fastcgi_split_path_info ^(/bottle)(.*)$;
+        scgi_param SCRIPT_NAME $fastcgi_script_name;
+        scgi_param PATH_INFO   $fastcgi_path_info;
+        scgi_pass unix:/run/scgi/bottle.sock;
+    }
+    location ~ ^/small/(?<small_script>[^/]+)$ {
+        include scgi_params;
+        scgi_param SCRIPT_FILENAME /srv/scgi/cgi-bin/$small_script;
+        scgi_pass unix:/run/scgi/small.sock;
+    }
     location /answer-first {
         include scgi_params;
         client_max_body_size 0;
@@ -298,6 +311,15 @@ def test_services(paths: dict[str, str]) -> list[stack.Service]:
                       [python, "scgi-wsgi", str(REPO / "bin/scgi-wsgi"),
                        "--stderr", stack.rewrite("/var/log/scgi/answer-first.log", paths),
                        f"{REPO}/tests/body_apps.py:answer_first"]),
+        stack.Service(stack.rewrite("/run/scgi/bottle.sock", paths),
+                      # argv0 the interpreter's own path: a virtualenv's python (Bottle is
+                      # installed there) finds its site-packages from argv[0].
+                      [python, python, str(REPO / "bin/scgi-wsgi"),
+                       "--stderr", stack.rewrite("/var/log/scgi/bottle.log", paths),
+                       f"{HERE}/bottle_app.py:app"]),
+        stack.Service(stack.rewrite("/run/scgi/small.sock", paths),
+                      [python, "scgi-run", str(REPO / "bin/scgi-run"), "--max-body", "1000",
+                       "--stderr", stack.rewrite("/var/log/scgi/small.log", paths), cgi_bin]),
     ]
 
 
