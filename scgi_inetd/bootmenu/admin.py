@@ -68,12 +68,14 @@ _PAGE_HEADERS = [
 
 
 class Refusal(Exception):
-    """A request answered with an error: `status`, and a short message for client and log."""
+    """A request answered with an error: `status`, a short message for the client,
+    and the one log line's detail when the client must not see it."""
 
-    def __init__(self, status: int, message: str, allow: str | None = None) -> None:
+    def __init__(self, status: int, message: str, allow: str | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.allow = allow
+        self.detail = detail
 
 
 class AdminApp:
@@ -93,7 +95,8 @@ class AdminApp:
         try:
             status, content_type, body, headers = self.handle(environ)
         except Refusal as refusal:
-            _log(environ, f"{refusal.status} {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')!r}: {refusal}")
+            _log(environ, f"{refusal.status} {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')!r}: "
+                          f"{refusal.detail or refusal}")
             status, headers = refusal.status, [("Allow", refusal.allow)] if refusal.allow else []
             if api:
                 content_type, body = "application/json", _json({"error": str(refusal), "status": status})
@@ -114,8 +117,8 @@ class AdminApp:
         try:
             config = load(self.config_path, self.cache or None)
         except ConfigError as exc:
-            _log(environ, f"invalid configuration {self.config_path}: {exc}")
-            raise Refusal(500, "invalid boot-menu configuration; see the log") from None
+            raise Refusal(500, "invalid boot-menu configuration; see the log",
+                          detail=f"invalid configuration {self.config_path}: {exc}") from None
         try:
             if path.startswith("/api/"):
                 status, body = self.api(environ, config, method, path[len("/api/"):])
@@ -129,8 +132,7 @@ class AdminApp:
                 _allow(method, "POST")
                 return self.form(environ, config)
         except StateError as exc:
-            _log(environ, str(exc))
-            raise Refusal(503, "state database unavailable; see the log") from None
+            raise Refusal(503, "state database unavailable; see the log", detail=str(exc)) from None
         raise Refusal(404, "not found")
 
     def admit(self, environ: dict) -> None:
@@ -173,7 +175,7 @@ class AdminApp:
             state.set_mark(mac, entry, until_done)
         else:
             state.done(mac)
-        return 200, _json(_host_json(state.host(mac)) | {"previous": _mark_json(host)})
+        return 200, _json(_host_json(_after(state, mac, host)) | {"previous": _mark_json(host)})
 
     # The page.
 
@@ -210,7 +212,7 @@ class AdminApp:
             state.set_mark(mac, entry, mode == "until-done")
         else:
             raise Refusal(400, "action is set or clear")
-        after = describe_mark(state.host(mac))
+        after = describe_mark(_after(state, mac, host))
         return self.page(environ, config, f"{mac}: next boot was {before}, is now {after}.")
 
 
@@ -274,6 +276,11 @@ def _known_host(state: State, text: str) -> tuple[str, dict]:
     if host is None:
         raise Refusal(404, f"no machine {mac} seen")
     return mac, host
+
+
+def _after(state: State, mac: str, before: dict) -> dict:
+    """The machine after a change; a marked machine never seen is gone once cleared."""
+    return state.host(mac) or before | {"mark": None, "mark_entry": None, "until_done": None, "marked": None}
 
 
 def _next_request(environ: dict) -> tuple[str, bool]:
