@@ -430,6 +430,8 @@ table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: .2em .4em; text-align: left; vertical-align: top; }
 th { background: #eee; }
 td.mark { font-weight: bold; }
+td.mark small { font-weight: normal; }
+time, small { white-space: nowrap; }
 p.changed { background: #dfd; border: 1px solid #9c9; padding: .4em; }
 small { color: #555; }
 """
