@@ -138,6 +138,7 @@ def _post_fields(app, token, **extra):
     ({"csrf": None}, "no token"),
     ({"csrf": "0" * 32}, "wrong token"),
     ({"csrf": "other-session"}, "another session's token"),
+    ({"csrf": "t\u00f6ken"}, "a token that is not ASCII"),
     ({"cookie": None}, "no session cookie"),
     ({"headers": {"Origin": "http://evil.example"}}, "other origin"),
     ({"headers": {"Origin": "null"}}, "opaque origin"),
@@ -325,13 +326,14 @@ ROUTES = [("GET", "/"), ("GET", ""), ("POST", "/next"), ("GET", "/api/hosts"), (
     ({"secret": SECRET}, {}),
     ({"secret": SECRET}, {SECRET_VARIABLE: "guess"}),
     ({"secret": SECRET}, {SECRET_VARIABLE: SECRET + " "}),
+    ({"secret": SECRET}, {SECRET_VARIABLE: "s\u00e9cret\udcff"}),
     ({"secret": SECRET}, {"HTTP_BOOTMENU_ADMIN_SECRET": SECRET}),  # a client's header is not the variable
     ({"secret": SECRET}, {"REMOTE_USER": "alice"}),
     ({"secret": None, "remote_user": True}, {}),
     ({"secret": None, "remote_user": True}, {"REMOTE_USER": ""}),
     ({"secret": SECRET, "remote_user": True}, {SECRET_VARIABLE: SECRET}),
     ({"secret": SECRET, "remote_user": True}, {"REMOTE_USER": "alice"}),
-], ids=["no-secret", "wrong-secret", "secret-plus-space", "header-not-variable", "user-instead-of-secret",
+], ids=["no-secret", "wrong-secret", "secret-plus-space", "not-ascii", "header-not-variable", "user-instead-of-secret",
         "no-user", "empty-user", "both-needed-user-missing", "both-needed-secret-missing"])
 @pytest.mark.parametrize("method, url", ROUTES, ids=[f"{m} {u or '(mount)'}" for m, u in ROUTES])
 def test_refused_unless_through_the_admin_location(farm, configured, environ, method, url):

@@ -137,11 +137,8 @@ class AdminApp:
 
     def admit(self, environ: dict) -> None:
         """Refuse (403) a request that did not come through the admin location."""
-        from _operator import _compare_digest  # what hmac.compare_digest is, without hashlib's import
-
         if self.secret is not None:
-            given = environ.get(SECRET_VARIABLE, "")
-            if not _compare_digest(given.encode("utf-8", "surrogateescape"), self.secret.encode("utf-8")):
+            if not _equal(environ.get(SECRET_VARIABLE, ""), self.secret):
                 raise Refusal(403, "not through the admin location (no or wrong shared secret)")
         if self.remote_user and not environ.get("REMOTE_USER"):
             raise Refusal(403, "not through the admin location (no REMOTE_USER)")
@@ -193,9 +190,7 @@ class AdminApp:
             raise Refusal(415, "a form post is application/x-www-form-urlencoded")
         fields = parse_query(_read_body(environ).decode("latin-1"))
         session = parse_cookies(environ.get("HTTP_COOKIE", "")).get(SESSION_COOKIE, "")
-        from _operator import _compare_digest
-
-        if not _valid_session(session) or not _compare_digest(fields.get("csrf", ""), _token(config, session, environ)):
+        if not _valid_session(session) or not _equal(fields.get("csrf", ""), _token(config, session, environ)):
             raise Refusal(403, "missing or wrong form token: reload the page and try again")
         state = self.state(config)
         mac, host = _known_host(state, fields.get("mac", ""))
@@ -224,6 +219,13 @@ def make_admin_app(config_path: str, cache: str | None = None, *, secret: str | 
 
 def _log(environ: dict, message: str) -> None:
     environ["wsgi.errors"].write(f"scgi-bootmenu admin: {message}\n")
+
+
+def _equal(given: str, expected: str) -> bool:
+    """A comparison that takes as long wherever the texts differ (secrets, tokens)."""
+    from _operator import _compare_digest  # what hmac.compare_digest is, without hashlib's import
+
+    return _compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape"))
 
 
 def _allow(method: str, allowed: str) -> None:
