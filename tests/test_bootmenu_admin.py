@@ -570,3 +570,22 @@ def test_resident_admin(farm, tmp_path):
     finally:
         os.kill(server.pid, signal.SIGTERM)
         assert server.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("zone, expected", [
+    ("UTC0", "2023-11-14T22:13:20+00:00"),
+    ("IST-5:30", "2023-11-15T03:43:20+05:30"),  # POSIX TZ: no tzdata needed
+    ("BRT+3", "2023-11-14T19:13:20-03:00"),
+])
+def test_times_are_local_iso_8601(monkeypatch, zone, expected):
+    import time
+
+    from scgi_inetd.bootmenu.admin import local_time
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert local_time(1700000000) == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()
