@@ -24,7 +24,10 @@ usage: scgi-run [OPTIONS] DIR/              run the script SCRIPT_FILENAME names
 options:
   --env NAME=VALUE       add a variable to the script's environment (repeatable)
   --pass-env NAME        pass a variable of scgi-run's own environment (repeatable)
-  --fix-status           supervise the script: add a missing Status line, drain the body
+  --fix-status           supervise the script: add a missing Status line
+  --stream-body          leave the request body on the connection for the script to read
+                         itself (no spooling: the script must read all of it before it
+                         writes a byte, or nginx stops sending it)
   --timeout SECONDS      end the script and its process group after SECONDS
 {SERVE_OPTIONS_HELP}
 """
@@ -33,13 +36,14 @@ options:
 class CgiOptions(ServeOptions):
     """The shared serving options and scgi-run's own."""
 
-    __slots__ = ("env", "pass_env", "fix_status", "timeout")
+    __slots__ = ("env", "pass_env", "fix_status", "stream_body", "timeout")
 
     def __init__(self) -> None:
         super().__init__()
         self.env: list[tuple[str, str]] = []
         self.pass_env: list[str] = []
         self.fix_status = False
+        self.stream_body = False
         self.timeout: float | None = None
 
 
@@ -67,7 +71,7 @@ _CGI = {
 }
 
 
-_FLAGS = ("--fix-status",)
+_FLAGS = ("--fix-status", "--stream-body")
 
 
 def parse_arguments(argv: list[str]) -> tuple[CgiOptions, list[str]]:
@@ -120,6 +124,10 @@ def make_config(options: CgiOptions, positionals: list[str]) -> "CgiConfig":
         "fix_status": options.fix_status,
         "header_timeout": options.header_timeout,
         "max_header": options.max_header,
+        "stream_body": options.stream_body,
+        "max_body": options.max_body,
+        "body_timeout": options.body_timeout,
+        "spool_dir": options.spool_dir,
     }
     if target.endswith("/"):
         if len(positionals) > 1:

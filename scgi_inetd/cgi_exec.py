@@ -1,11 +1,14 @@
 """The one-shot CGI path: read the SCGI header, build the environment, exec the script.
 
 Strategy: the shim does as little as possible and then gets out of the way.
-The request header is read exactly (every body byte stays on fd 0 for the
-script), the script is resolved and confined, and the process *becomes*
-the script with execve: the body and the response flow straight through
-the socket, with no copy and no process in between. Only ``--fix-status``
-keeps a supervisor (see status_fixup).
+The request header is read exactly, the script is resolved and confined,
+the body is spooled (reader.spool_body says why: nginx stops sending it once
+the script answers) and put on the script's stdin, and the process
+*becomes* the script with execve: the response flows straight into the
+socket, with no process in between. Without a body, stdin is /dev/null and
+nothing is spooled. ``--stream-body`` leaves the body on the socket for the
+script to read itself, with no copy at all. Only ``--fix-status`` keeps a
+supervisor (see status_fixup).
 
 This module runs on every request, so it imports only what an interpreter
 start has already paid for (os, _signal); the rest is imported where an
@@ -17,7 +20,8 @@ import _signal
 
 from .cgi_env import Script, build_environ, exec_environ, operator_environ
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError
-from .reader import DEFAULT_HEADER_TIMEOUT, read_request
+from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, BodyError,
+                     check_body_size, read_request, spool_body)
 
 #: Seconds between SIGTERM and SIGKILL when --timeout ends a script's process group.
 KILL_GRACE = 2.0
@@ -36,7 +40,8 @@ class CgiConfig:
     """What one connection needs to know: the script (or directory) and the options."""
 
     __slots__ = ("resolver", "script", "args", "operator_env", "timeout",
-                 "fix_status", "max_header", "header_timeout")
+                 "fix_status", "max_header", "header_timeout",
+                 "stream_body", "max_body", "body_timeout", "spool_dir")
 
     def __init__(
         self,
@@ -49,6 +54,10 @@ class CgiConfig:
         fix_status: bool = False,
         max_header: int = DEFAULT_MAX_HEADER,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        stream_body: bool = False,
+        max_body: int | None = None,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        spool_dir: str = DEFAULT_SPOOL_DIR,
     ) -> None:
         if (directory is None) == (script is None):
             raise ValueError("give exactly one of directory and script")
@@ -66,6 +75,10 @@ class CgiConfig:
         self.fix_status = fix_status
         self.max_header = max_header
         self.header_timeout = header_timeout
+        self.stream_body = stream_body
+        self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.spool_dir = spool_dir
 
 
 def serve_connection(config: CgiConfig) -> int:
@@ -78,6 +91,14 @@ def serve_connection(config: CgiConfig) -> int:
         send_error(1, error.status, str(error))
         finish_connection(0, 1)
         return 1
+    length = content_length(request)
+    try:
+        check_body_size(length, config.max_body)
+    except BodyError as error:
+        from .answer import DISCARD_LIMIT
+
+        refuse(error.status, str(error), unread=min(error.left, DISCARD_LIMIT))
+        return 1
     script = config.script
     if script is None:
         from .script_resolver import ScriptError
@@ -85,14 +106,36 @@ def serve_connection(config: CgiConfig) -> int:
         try:
             script = config.resolver.resolve(request.get("SCRIPT_FILENAME"))
         except ScriptError as error:
-            refuse(request, error.status, str(error), error.detail)
+            refuse(error.status, str(error), error.detail, unread=length)
             return 1
     argv, environ = script_invocation(config, request, script)
+    unread = length
+    if not config.stream_body:
+        try:
+            body_on_stdin(length, config)
+        except BodyError as error:
+            refuse(error.status, str(error), error.detail, unread=error.left)
+            return 1
+        unread = 0
     if config.fix_status:
         from .status_fixup import run_supervised
 
-        return run_supervised(request, argv, environ, timeout=config.timeout)
-    return exec_script(request, argv, environ, timeout=config.timeout)
+        return run_supervised(argv, environ, timeout=config.timeout, unread=unread)
+    return exec_script(argv, environ, timeout=config.timeout, unread=unread)
+
+
+def body_on_stdin(length: int, config: CgiConfig) -> None:
+    """Put the whole request body on fd 0 (a spool file, or /dev/null without a body).
+
+    fd 1 stays the connection. Raises BodyError (400, 408, 503) with the
+    body not taken: nothing must run on a partial body.
+    """
+    if length:
+        source = spool_body(0, length, spool_dir=config.spool_dir, timeout=config.body_timeout)
+    else:
+        source = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(source, 0)
+    os.close(source)
 
 
 def script_invocation(
@@ -107,7 +150,7 @@ def script_invocation(
 
 
 def exec_script(
-    request: dict[str, str], argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None
+    argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None, unread: int = 0
 ) -> int:
     """Become the script: own process group, cwd its folder, default signals, execve.
 
@@ -128,7 +171,7 @@ def exec_script(
     except OSError as error:
         if timeout is not None:
             _signal.setitimer(_signal.ITIMER_REAL, 0)
-        refuse(request, 500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}")
+        refuse(500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}", unread=unread)
     return 1
 
 
@@ -240,12 +283,12 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def refuse(request: dict[str, str], status: int, message: str, detail: str = "") -> None:
-    """Answer with an error, then read the unread body so the client sees no reset."""
+def refuse(status: int, message: str, detail: str = "", *, unread: int = 0) -> None:
+    """Answer with an error, then read the ``unread`` body bytes so the client sees no reset."""
     from .answer import finish_connection, send_error
 
     send_error(1, status, message, detail)
-    finish_connection(0, 1, content_length(request))
+    finish_connection(0, 1, unread)
 
 
 def content_length(request: dict[str, str]) -> int:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
     from typing import Sequence
 
 from .protocol import DEFAULT_MAX_HEADER
-from .reader import DEFAULT_HEADER_TIMEOUT
+from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR
 
 __all__ = ["SERVE_OPTIONS", "SERVE_OPTIONS_HELP", "ServeOptions", "UsageError", "find_listener",
            "parse_serve_options", "take_options", "text_value"]
@@ -32,7 +32,12 @@ SERVE_OPTIONS_HELP = """serving options:
                          that worker sees. Default 1: a fresh child per connection.
   --header-timeout SECONDS
                          refuse a request whose header is not complete in time (default 30)
-  --max-header BYTES     refuse a larger request header (default 262144)"""
+  --max-header BYTES     refuse a larger request header (default 262144)
+  --max-body BYTES       refuse (413) a request whose CONTENT_LENGTH is larger, before
+                         reading its body (default: no limit)
+  --body-timeout SECONDS refuse (408) a request body that stalls this long (default 30)
+  --spool-dir DIR        where bodies over 1 MiB are spooled before the program answers,
+                         as unnamed files (default /var/tmp)"""
 
 
 class UsageError(Exception):
@@ -43,7 +48,7 @@ class ServeOptions:
     """Where logs go, how requests are read, and how resident mode behaves."""
 
     __slots__ = ("stderr", "listen", "max_children", "idle_timeout", "grace", "requests_per_child",
-                 "header_timeout", "max_header")
+                 "header_timeout", "max_header", "max_body", "body_timeout", "spool_dir")
 
     def __init__(self) -> None:
         self.stderr: str | None = None
@@ -54,6 +59,9 @@ class ServeOptions:
         self.requests_per_child = 1
         self.header_timeout = DEFAULT_HEADER_TIMEOUT
         self.max_header = DEFAULT_MAX_HEADER
+        self.max_body: int | None = None
+        self.body_timeout = DEFAULT_BODY_TIMEOUT
+        self.spool_dir = DEFAULT_SPOOL_DIR
 
 
 def _number(kind: type, minimum: float):
@@ -85,6 +93,9 @@ SERVE_OPTIONS = {
     "--requests-per-child": ("requests_per_child", _number(int, 1)),
     "--header-timeout": ("header_timeout", _number(float, 0.001)),
     "--max-header": ("max_header", _number(int, 16)),
+    "--max-body": ("max_body", _number(int, 0)),
+    "--body-timeout": ("body_timeout", _number(float, 0.001)),
+    "--spool-dir": ("spool_dir", text_value),
 }
 
 

@@ -27,7 +27,7 @@ import stat
 from .logsink import program_name
 from .options import find_listener
 from .protocol import ProtocolError
-from .reader import read_request
+from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size, read_request
 from .wsgi_input import BodyError, BodyInput
 
 TYPE_CHECKING = False
@@ -95,17 +95,19 @@ def run_app(app: "WSGIApp", *, stdin: int = 0, stdout: int = 1, stderr: "object"
 def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,
               script_name: str | None = None, options: "ServeOptions | None" = None) -> int:
     """Like run_app, with the log already opened (a CLI opens it before importing the app)."""
-    header_timeout = getattr(options, "header_timeout", None)
+    limits = {name: getattr(options, name)
+              for name in ("header_timeout", "max_body", "body_timeout", "spool_dir")
+              if getattr(options, name, None) is not None}
     listener = find_listener(getattr(options, "listen", None), stdin)
     if listener is None:
         handle_connection(app, errors, stdin=stdin, stdout=stdout, script_name=script_name,
-                          header_timeout=header_timeout, run_once=True)
+                          run_once=True, **limits)
         return 0
     from .resident import serve
 
     def handle() -> None:
         handle_connection(app, errors, stdin=0, stdout=1, script_name=script_name,
-                          header_timeout=header_timeout, run_once=False)
+                          run_once=False, **limits)
 
     settings = {name: getattr(options, name)
                 for name in ("max_children", "idle_timeout", "grace", "requests_per_child")
@@ -115,11 +117,14 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
 
 def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,
                       script_name: str | None = None, header_timeout: float | None = None,
-                      run_once: bool = True) -> None:
+                      run_once: bool = True, max_body: int | None = None,
+                      body_timeout: float = DEFAULT_BODY_TIMEOUT,
+                      spool_dir: str = DEFAULT_SPOOL_DIR) -> None:
     """Serve one SCGI request on ``stdin``/``stdout`` with ``app``; never raises for bad input.
 
     A malformed request gets the parser's status and one log line, and the
-    app is not called.
+    app is not called; nor is it for a body over ``max_body`` (413, refused
+    before a byte of it is read).
     """
     response = Response(stdout, errors)
     try:
@@ -138,7 +143,17 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
         response.log(f"reading the request failed: {error}")
         errors.flush()
         return
-    body = BodyInput(stdin, int(headers.get("CONTENT_LENGTH") or 0))
+    length = int(headers.get("CONTENT_LENGTH") or 0)
+    try:
+        check_body_size(length, max_body)
+    except BodyError as error:
+        from .answer import DISCARD_LIMIT, finish_connection
+
+        response.fail(error.status, str(error))
+        errors.flush()
+        finish_connection(stdin, stdout, min(error.left, DISCARD_LIMIT))
+        return
+    body = response.body = BodyInput(stdin, length, body_timeout, spool_dir)
     try:
         environ = build_environ(headers, body, errors, script_name=script_name, run_once=run_once)
     except ProtocolError as error:
@@ -147,6 +162,7 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
         response.run(app, environ)
     if not response.client_gone:
         body.drain()
+    body.close()
     errors.flush()
 
 
@@ -356,6 +372,7 @@ class Response:
         self.client_gone = False
         self.head_only = False  # a HEAD request: headers go out, body bytes do not
         self.overflowed = False  # the app went past Content-Length (logged once)
+        self.body: BodyInput | None = None  # the request body, taken off the wire before we answer
 
     def log(self, message: str) -> None:
         """One line in the log, in the form scgi_inetd.logsink.log_line uses."""
@@ -391,7 +408,7 @@ class Response:
         if not self.headers_sent:
             if not data:
                 return
-            self.headers_sent = True
+            self._begin()
             if len(data) <= 65536:  # one system call for head and a small body
                 self._send(self.head + data)
             else:
@@ -423,12 +440,32 @@ class Response:
         if not self.headers_sent:
             if self.head is None:
                 raise AssertionError("app returned without calling start_response")
-            self.headers_sent = True
+            self._begin()
             self._send(self.head)
 
-    def fail(self, status: int, message: str) -> None:
-        """Answer with an error of our own, when no header has gone out yet; one log line."""
-        self.log(f"{status} {message}")
+    def _begin(self, error: bool = False) -> None:
+        """Before the first response byte: take the request body off the connection.
+
+        nginx sends no more of the request body once the response has begun,
+        so an app that answers first has the rest spooled for it to read on
+        (BodyError, 400/408/503, when that fails: nothing has been sent yet);
+        before an error of ours the body is read and dropped, so that closing
+        leaves nothing unread on the socket, which the kernel would answer
+        with a reset.
+        """
+        if self.body is not None and self.body.on_connection:
+            if error:
+                self.body.drain()
+            else:
+                self.body.spool()
+        self.headers_sent = True
+
+    def fail(self, status: int, message: str, detail: str = "") -> None:
+        """Answer with an error of our own, when no header has gone out yet; one log line.
+
+        ``detail`` (a path, an errno text) goes to the log only.
+        """
+        self.log(f"{status} {message}{' (' + detail + ')' if detail else ''}")
         self._send_error(status, message)
 
     def _send_error(self, status: int, message: str) -> None:
@@ -436,7 +473,7 @@ class Response:
         from .answer import error_response
 
         if not self.headers_sent:
-            self.headers_sent = True
+            self._begin(error=True)
             try:
                 self._send(error_response(status, message))
             except ClientGone:
@@ -461,7 +498,7 @@ class Response:
             if self.headers_sent:
                 self.log(f"response cut off after {self.sent} body bytes: {error}")
             else:
-                self.fail(error.status, str(error))
+                self.fail(error.status, str(error), error.detail)
         except Exception:
             self._app_error()
         finally:

@@ -85,12 +85,20 @@ def test_fix_status_passes_a_large_response_through(tmp_path):
 
 
 def test_fix_status_drains_the_unread_body(tmp_path):
-    """The script reads nothing of a 4 MiB body: exec mode resets, --fix-status does not."""
+    """The script reads nothing of a 4 MiB body left on the socket (--stream-body): plain exec
+    resets the connection, --fix-status drains the body and does not."""
     body = b"z" * (4 << 20)
     with pytest.raises(ConnectionError):  # reset, or a broken pipe while still sending
-        run([CGI_BIN / "no-status.sh"], "POST", body=body)
-    response = run(["--fix-status", CGI_BIN / "no-status.sh"], "POST", body=body)
+        run(["--stream-body", CGI_BIN / "no-status.sh"], "POST", body=body)
+    response = run(["--stream-body", "--fix-status", CGI_BIN / "no-status.sh"], "POST", body=body)
     assert response.status == 200 and response.body == b"no Status line here\n"
+
+
+@pytest.mark.parametrize("args", [[], ["--fix-status"]])
+def test_a_spooled_body_the_script_ignores_resets_nothing(args):
+    """By default the body is spooled before the script runs: nothing is left on the socket."""
+    response = run([*args, CGI_BIN / "no-status.sh"], "POST", body=b"z" * (4 << 20))
+    assert response.body == b"no Status line here\n"
 
 
 def test_fix_status_body_still_reaches_script():
