@@ -33,6 +33,10 @@ _spec.loader.exec_module(stack)
 
 HERE = Path(__file__).resolve().parent
 
+# The admin location's user (examples/nginx.conf: /admin/, behind auth_basic).
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = os.urandom(6).hex()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: drives a real nginx and a real super-server")
@@ -255,6 +259,7 @@ def private_paths(root: Path) -> dict[str, str]:
         "/srv/scgi/bootmenu.toml": f"{root}/bootmenu.toml",
         "/srv/netboot": f"{root}/netboot",
         "/srv/git": f"{root}/git",
+        "/etc/scgi/": f"{root}/etc/",
     }
 
 
@@ -278,6 +283,7 @@ def populate(root: Path, paths: dict[str, str]) -> None:
     (cgi_bin / "subdir").mkdir()
     netboot = Path(paths["/srv/netboot"])
     (netboot / "index.txt").write_text("netboot files\n")
+    stack.write_admin_access(paths, ADMIN_USER, ADMIN_PASSWORD)
     for name, source in (("lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0"),
                          ("ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32")):
         if os.path.exists(source):
