@@ -30,7 +30,7 @@ the loop either.
 read, script running, error body being drained), as it bounds the forked
 children of resident.serve. ``--timeout`` is enforced here instead of by a watchdog
 process: at the deadline the script's process group gets SIGTERM, then
-SIGKILL after cgi_exec.KILL_GRACE. ``--fix-status`` needs a supervising
+SIGKILL after process_group.KILL_GRACE. ``--fix-status`` needs a supervising
 process per request and keeps using resident.serve (see cgi_cli).
 """
 
@@ -42,9 +42,9 @@ import time
 import _socket
 
 from .answer import DISCARD_LIMIT, DRAIN_IDLE, send_error
-from .cgi_exec import (KILL_GRACE, RESET_SIGNALS, CgiConfig, content_length, group_alive,
-                       script_invocation)
+from .cgi_exec import RESET_SIGNALS, CgiConfig, content_length, script_invocation
 from .logsink import log_line
+from .process_group import KILL_GRACE, group_alive, signal_group
 from .protocol import ProtocolError, RequestParser
 from .reader import (BodyError, body_short, body_stalled, check_body_size, header_connection_lost,
                      header_cut_short, open_spool, write_spool)
@@ -385,7 +385,7 @@ class CgiServer:
             if script.exited and not group_alive(script.pid):
                 del self.running[script.pid]
             elif script.kill_at is not None and now >= script.kill_at:
-                _signal_group(script.pid, signal.SIGKILL)
+                signal_group(script.pid, signal.SIGKILL)
                 script.kill_at = None
                 script.deadline = None
                 if script.exited:
@@ -393,7 +393,7 @@ class CgiServer:
             elif script.deadline is not None and now >= script.deadline:
                 log_line(f"script (process group {script.pid}) still running after "
                          f"{self.config.timeout:g}s, ending it")
-                _signal_group(script.pid, signal.SIGTERM)
+                signal_group(script.pid, signal.SIGTERM)
                 script.kill_at = now + KILL_GRACE
                 script.deadline = None
 
@@ -425,7 +425,7 @@ class CgiServer:
             return
         log_line(f"{len(self.running)} script(s) still running after {self.grace:g}s, ending them")
         for pid in self.running:
-            _signal_group(pid, signal.SIGTERM)
+            signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + KILL_GRACE
         while self.running and time.monotonic() < deadline:
             self.reap()
@@ -433,7 +433,7 @@ class CgiServer:
                 del self.running[script.pid]
             time.sleep(0.02)
         for pid in self.running:
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
         while True:
             try:
                 os.waitpid(-1, 0)
@@ -485,13 +485,6 @@ def _prepare_descriptors(listen_fd: int) -> None:
                 except OSError:
                     pass  # the descriptor listdir itself had open
         return
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except OSError:
-        pass
 
 
 def _drain_pipe(fd: int) -> None:

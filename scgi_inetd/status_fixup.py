@@ -23,7 +23,8 @@ import _signal
 from .answer import finish_connection
 from .logsink import log_line
 from .protocol import response_header_end
-from .cgi_exec import KILL_GRACE, RESET_SIGNALS, end_group, refuse
+from .cgi_exec import RESET_SIGNALS, refuse
+from .process_group import KILL_GRACE, end_group
 
 #: Largest response header block we buffer: nginx's scgi_buffer_size is 4 or
 #: 8 KiB and it answers 502 "too big header" beyond that, so 64 KiB is generous.

@@ -119,7 +119,7 @@ def _check(config_path: str, cache: str, args: list[str], out: TextIO, err: Text
     """Validate the file (bypassing the cache) and refresh the cache."""
     from ..options import UsageError
     from .config import parse
-    from .loader import ConfigError, _write_cache
+    from .loader import ConfigError, write_cache
 
     if args:
         raise UsageError("check takes no arguments")
@@ -136,7 +136,7 @@ def _check(config_path: str, cache: str, args: list[str], out: TextIO, err: Text
         err.write(f"{config_path}: {len(exc.errors)} error{'s' if len(exc.errors) > 1 else ''}\n")
         return 1
     if cache:
-        _write_cache(cache, raw, config)
+        write_cache(cache, raw, config)
     out.write(f"{config_path}: ok: {len(config['entries'])} entries, {len(config['rules'])} rules, "
               f"{len(config['files'])} files\n")
     import os
