@@ -145,6 +145,11 @@ HEADER_FIRST_SUM_SCRIPT = """#!/bin/sh
 printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n'
 head -c "$CONTENT_LENGTH" | sha256sum | cut -d' ' -f1
 """
+# What the script was told about itself, one variable a line.
+PATHS_SCRIPT = """#!/bin/sh
+printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n'
+printf 'SCRIPT_NAME=%s\\nPATH_INFO=%s\\nQUERY_STRING=%s\\n' "$SCRIPT_NAME" "$PATH_INFO" "$QUERY_STRING"
+"""
 IGNORES_BODY_SCRIPT = """#!/bin/sh
 printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nignored\\n'
 """
@@ -272,7 +277,7 @@ def populate(root: Path, paths: dict[str, str]) -> None:
     for script in examples.iterdir() if examples.is_dir() else ():
         shutil.copy2(script, cgi_bin / script.name)
     for name, text in (("nostatus.sh", NO_STATUS_SCRIPT), ("echo-all.sh", ECHO_ALL_SCRIPT),
-                       ("header-first-sum.sh", HEADER_FIRST_SUM_SCRIPT),
+                       ("header-first-sum.sh", HEADER_FIRST_SUM_SCRIPT), ("paths.sh", PATHS_SCRIPT),
                        ("ignores-body.sh", IGNORES_BODY_SCRIPT)):
         (cgi_bin / name).write_text(text)
         (cgi_bin / name).chmod(0o755)
@@ -323,6 +328,10 @@ def test_services(paths: dict[str, str]) -> list[stack.Service]:
                       [python, python, str(REPO / "bin/scgi-wsgi"),
                        "--stderr", stack.rewrite("/var/log/scgi/bottle.log", paths),
                        f"{HERE}/bottle_app.py:app"]),
+        stack.Service(stack.rewrite("/run/scgi/facts.sock", paths),
+                      [python, "scgi-wsgi", str(REPO / "bin/scgi-wsgi"),
+                       "--stderr", stack.rewrite("/var/log/scgi/facts.log", paths),
+                       f"{REPO}/tests/wsgi_apps.py:application"]),
         stack.Service(stack.rewrite("/run/scgi/small.sock", paths),
                       [python, "scgi-run", str(REPO / "bin/scgi-run"), "--max-body", "1000",
                        "--stderr", stack.rewrite("/var/log/scgi/small.log", paths), cgi_bin]),
