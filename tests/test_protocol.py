@@ -15,7 +15,9 @@ from scgi_inetd.protocol import (
     netstring_extent,
     parse_request,
     parse_response,
+    request_path,
     response_header_end,
+    split_mount,
 )
 
 from .malformed import GOOD, MALFORMED, headers, netstring
@@ -241,3 +243,46 @@ def test_response_header_end_is_the_one_rule_for_parse_response_too(data, end):
         assert caught.value.status == 502
     else:
         assert parse_response(data).body == data[end:]
+
+
+@pytest.mark.parametrize("uri, path", [
+    ("/a/b?q=1", "/a/b"),
+    ("/sapp/../sapp/x", "/sapp/x"),          # what curl --path-as-is sends
+    ("/sapp//x", "/sapp/x"),
+    ("/a/./b/", "/a/b/"),
+    ("/a/b/..", "/a/"),
+    ("/x/%2e%2e/y", "/y"),                   # dot segments spelled with escapes count too
+    ("/a%2Fb", "/a/b"),                      # decoded once, as nginx does
+    ("/c%2520d", "/c%20d"),                  # and only once
+    ("/caf%C3%A9", "/caf\u00c3\u00a9"),      # bytes as latin-1 str (PEP 3333)
+    ("/100%", "/100%"),                      # a malformed escape stays
+    ("/", "/"),
+])
+def test_request_path_from_request_uri_is_decoded_once_and_normalised(uri, path):
+    assert request_path({"REQUEST_URI": uri}) == path
+
+
+@pytest.mark.parametrize("uri", ["/..", "/a/../..", "/%2e%2e/etc/passwd", "/a/..%2f..", "*", "a/b"])
+def test_request_path_refuses_a_path_above_the_root(uri):
+    with pytest.raises(ProtocolError) as caught:
+        request_path({"REQUEST_URI": uri})
+    assert caught.value.status == 400
+
+
+def test_request_path_takes_nginx_document_uri_as_sent():
+    assert request_path({"DOCUMENT_URI": "/c%20d", "REQUEST_URI": "/c%2520d"}) == "/c%20d"
+    assert request_path({}) is None
+
+
+@pytest.mark.parametrize("path, mount, rest", [
+    ("/app/x", "/app", "/x"), ("/app", "/app", ""), ("/app/", "/app/", "/"), ("/x", "", "/x"),
+])
+def test_split_mount(path, mount, rest):
+    assert split_mount(path, mount) == rest
+
+
+@pytest.mark.parametrize("path, mount", [("/application", "/app"), ("/other/app", "/app"), ("/", "/app")])
+def test_split_mount_refuses_a_path_outside_with_404(path, mount):
+    with pytest.raises(ProtocolError) as caught:
+        split_mount(path, mount)
+    assert caught.value.status == 404
