@@ -116,15 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         from .answer import log_unavailable
 
         return log_unavailable(options.stderr, error, resident=listen_fd is not None)
+    run = None
+    if config.fix_status:
+        from .status_fixup import run_supervised as run
     if listen_fd is None:
-        return serve_connection(config)
+        return serve_connection(config, run)
     limits = {"max_children": options.max_children, "idle_timeout": options.idle_timeout,
               "grace": options.grace}
     if config.fix_status:
         # The supervisor that fixes the Status line is a process per request.
         from .resident import serve
 
-        return serve(listen_fd, lambda: serve_connection(config), **limits)
+        return serve(listen_fd, lambda: serve_connection(config, run), **limits)
     from .cgi_resident import serve as serve_spawning
 
     return serve_spawning(listen_fd, config, **limits)

@@ -12,19 +12,23 @@ supervisor (see status_fixup).
 
 This module runs on every request, so it imports only what an interpreter
 start has already paid for (os, _signal); the rest is imported where an
-error or an option needs it.
+error or an option needs it (process_group for --timeout).
 """
 
 import os
 import _signal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds on every one-shot request
+    from typing import Callable
+
+    Runner = Callable[..., int]
 
 from .cgi_env import Script, build_environ, exec_environ, operator_environ
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError
 from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, BodyError,
                      check_body_size, read_request, spool_body)
 
-#: Seconds between SIGTERM and SIGKILL when --timeout ends a script's process group.
-KILL_GRACE = 2.0
 #: Signals set back to their default action before exec: Python ignores SIGPIPE
 #: and SIGXFSZ, the resident loop handles others, and ignored dispositions
 #: survive execve (a script with SIGPIPE ignored misbehaves in pipelines).
@@ -81,8 +85,12 @@ class CgiConfig:
         self.spool_dir = spool_dir
 
 
-def serve_connection(config: CgiConfig) -> int:
-    """Serve the connection on fds 0 and 1; on success does not return (the script runs)."""
+def serve_connection(config: CgiConfig, run: "Runner | None" = None) -> int:
+    """Serve the connection on fds 0 and 1 with ``run`` (exec_script unless given).
+
+    The caller picks the runner: exec_script, which does not return when the
+    script starts, or status_fixup.run_supervised for --fix-status.
+    """
     try:
         request = read_request(0, max_header=config.max_header, timeout=config.header_timeout)
     except ProtocolError as error:
@@ -117,11 +125,7 @@ def serve_connection(config: CgiConfig) -> int:
             refuse(error.status, str(error), error.detail, unread=error.left)
             return 1
         unread = 0
-    if config.fix_status:
-        from .status_fixup import run_supervised
-
-        return run_supervised(argv, environ, timeout=config.timeout, unread=unread)
-    return exec_script(argv, environ, timeout=config.timeout, unread=unread)
+    return (run or exec_script)(argv, environ, timeout=config.timeout, unread=unread)
 
 
 def body_on_stdin(length: int, config: CgiConfig) -> None:
@@ -163,6 +167,8 @@ def exec_script(
         os.chdir(os.path.dirname(argv[0]))
         enter_own_process_group()
         if timeout is not None:
+            from .process_group import KILL_GRACE, start_watchdog
+
             start_watchdog(os.getpid(), timeout, KILL_GRACE)
         restore_signals()
         if timeout is not None:
@@ -193,94 +199,6 @@ def restore_signals() -> None:
     for signum in RESET_SIGNALS:
         _signal.signal(signum, _signal.SIG_DFL)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
-
-
-def start_watchdog(pgid: int, timeout: float, grace: float) -> None:
-    """Fork a process, outside the group and holding no socket, that ends the group on time.
-
-    Double fork: the watchdog is nobody's child but init's, so a script that
-    waits for all its children never waits for it.
-    """
-    pidfd = os.pidfd_open(pgid)
-    try:
-        pid = os.fork()
-        if pid == 0:
-            try:
-                if os.fork() == 0:
-                    os.setsid()
-                    null = os.open(os.devnull, os.O_RDWR)
-                    os.dup2(null, 0)
-                    os.dup2(null, 1)
-                    os.close(null)
-                    watch_group(pgid, pidfd, timeout, grace)
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
-    finally:
-        os.close(pidfd)
-
-
-def watch_group(pgid: int, pidfd: int, timeout: float, grace: float) -> None:
-    """Wait until the group is gone or the deadline passes; then SIGTERM, grace, SIGKILL."""
-    import select
-    import time
-
-    deadline = time.monotonic() + timeout
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    leader_gone = False
-    while group_alive(pgid):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            end_group(pgid, grace)
-            return
-        # Wake when the leader exits; after that, look at the group now and then.
-        wait = min(remaining, 0.05) if leader_gone else remaining
-        leader_gone = bool(poller.poll(wait * 1000)) or leader_gone
-
-
-def end_group(pgid: int, grace: float, child: int | None = None) -> None:
-    """SIGTERM the process group, wait up to ``grace`` for it to go, then SIGKILL it.
-
-    ``child``, when the leader is our own child, is reaped on the way: a
-    zombie still counts as a member of its group.
-    """
-    import time
-
-    try:
-        os.killpg(pgid, _signal.SIGTERM)
-    except OSError:
-        pass
-    deadline = time.monotonic() + grace
-    while True:
-        if child is not None and _reaped(child):
-            child = None
-        if not group_alive(pgid) or time.monotonic() >= deadline:
-            break
-        time.sleep(0.02)
-    try:
-        os.killpg(pgid, _signal.SIGKILL)
-    except OSError:
-        pass
-    if child is not None:
-        os.waitpid(child, 0)
-
-
-def _reaped(pid: int) -> bool:
-    try:
-        return os.waitpid(pid, os.WNOHANG)[0] == pid
-    except ChildProcessError:
-        return True
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def refuse(status: int, message: str, detail: str = "", *, unread: int = 0) -> None:

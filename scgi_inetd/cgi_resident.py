@@ -16,7 +16,7 @@ cgi_exec.script_invocation.
 One thread, one ``poll``: a connection whose header or body is slow or
 never comes waits in the poll set under ``--header-timeout`` or
 ``--body-timeout``, never in a blocking read, so it delays nobody. Headers
-are read exactly, as reader.read_request does. The body is then read in the
+are read exactly, by the same protocol.RequestParser reader.read_request drives. The body is then read in the
 same loop into a spool (reader.open_spool: memory when small, an unnamed
 file when large), and the script starts with the spool on its stdin once
 the whole body is in, as the one-shot path does (reader.spool_body says
@@ -30,7 +30,7 @@ the loop either.
 read, script running, error body being drained), as it bounds the forked
 children of resident.serve. ``--timeout`` is enforced here instead of by a watchdog
 process: at the deadline the script's process group gets SIGTERM, then
-SIGKILL after cgi_exec.KILL_GRACE. ``--fix-status`` needs a supervising
+SIGKILL after process_group.KILL_GRACE. ``--fix-status`` needs a supervising
 process per request and keeps using resident.serve (see cgi_cli).
 """
 
@@ -42,11 +42,12 @@ import time
 import _socket
 
 from .answer import DISCARD_LIMIT, DRAIN_IDLE, send_error
-from .cgi_exec import (KILL_GRACE, RESET_SIGNALS, CgiConfig, content_length, group_alive,
-                       script_invocation)
+from .cgi_exec import RESET_SIGNALS, CgiConfig, content_length, script_invocation
 from .logsink import log_line
-from .protocol import MIN_HEADER_SIZE, IncompleteRequest, ProtocolError, netstring_extent, parse_request
-from .reader import BodyError, body_short, body_stalled, check_body_size, open_spool, write_spool
+from .process_group import KILL_GRACE, group_alive, signal_group
+from .protocol import ProtocolError, RequestParser
+from .reader import (BodyError, body_short, body_stalled, check_body_size, header_connection_lost,
+                     header_cut_short, open_spool, write_spool)
 from .script_resolver import ScriptError
 
 __all__ = ["serve"]
@@ -65,14 +66,13 @@ BODY_READS_PER_TURN = 8
 class Connection:
     """An accepted connection we still own: its header or body being read, or its body being drained."""
 
-    __slots__ = ("sock", "fd", "received", "size", "deadline", "unread", "polled",
+    __slots__ = ("sock", "fd", "parser", "deadline", "unread", "polled",
                  "spool", "body_left", "invocation")
 
-    def __init__(self, sock: "_socket.socket", deadline: float) -> None:
+    def __init__(self, sock: "_socket.socket", deadline: float, max_header: int) -> None:
         self.sock = sock  # blocking, as the script will want it: reads here pass MSG_DONTWAIT
         self.fd = sock.fileno()
-        self.received = b""
-        self.size: int | None = None  # the header netstring's size, once its prefix is in
+        self.parser = RequestParser(max_header)
         self.deadline = deadline
         self.unread: int | None = None  # body bytes left to drain, once answered with an error
         self.polled = False  # in the poll set: its header did not come with the connection
@@ -213,7 +213,8 @@ class CgiServer:
                 log_line(f"cannot accept: {error.strerror}")
                 return
             sock = _socket.socket(self.listener.family, self.listener.type, 0, fd)
-            connection = Connection(sock, time.monotonic() + self.config.header_timeout)
+            connection = Connection(sock, time.monotonic() + self.config.header_timeout,
+                                    self.config.max_header)
             self.connections[fd] = connection
             # nginx sends the header with the connection: try it before polling.
             self.readable(connection)
@@ -229,51 +230,32 @@ class CgiServer:
             self.read_body(connection)
             return
         try:
-            header = self.read_header(connection)
+            request = self.read_header(connection)
         except ProtocolError as error:
             # What follows a refused header is never ours to pass on; reading it
             # (until EOF, at most DISCARD_LIMIT) spares the client a reset, as
             # answer.finish_connection does for the one-shot front-ends.
             self.refuse(connection, error.status, str(error), unread=DISCARD_LIMIT)
             return
-        if header is not None:
-            self.start(connection, header)
+        if request is not None:
+            self.start(connection, request)
 
-    def read_header(self, connection: Connection) -> bytes | None:
-        """One read towards the header, never past it; the whole header once it is in.
-
-        As reader.read_request: until the length prefix is known, ask for no
-        more than a valid header's minimum size; then exactly what is left.
-        """
-        if connection.size is None:
-            count = max(MIN_HEADER_SIZE - len(connection.received), 1)
-        else:
-            count = connection.size - len(connection.received)
+    def read_header(self, connection: Connection) -> "dict[str, str] | None":
+        """One read towards the header, never past it (RequestParser.needed); the environ once it is in."""
+        parser = connection.parser
         try:
-            chunk = connection.sock.recv(count, _socket.MSG_DONTWAIT)
+            chunk = connection.sock.recv(parser.needed(), _socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return None
         except ConnectionError as error:
-            raise ProtocolError(400, f"connection lost while reading the header: {error.strerror}") from None
+            raise header_connection_lost(error) from None
         if not chunk:
-            raise ProtocolError(400, f"connection closed inside the request header at byte "
-                                     f"{len(connection.received)}")
-        connection.received += chunk
-        if connection.size is None:
-            try:
-                connection.size = netstring_extent(connection.received, self.config.max_header)
-            except IncompleteRequest:
-                return None
-        return connection.received if len(connection.received) == connection.size else None
+            raise header_cut_short(len(parser.buffer))
+        return parser.feed(chunk)
 
-    def start(self, connection: Connection, header: bytes) -> None:
+    def start(self, connection: Connection, request: dict[str, str]) -> None:
         """Resolve the script; spawn it at once, or once its body is in the spool."""
         config = self.config
-        try:
-            request, _ = parse_request(header, config.max_header)
-        except ProtocolError as error:
-            self.refuse(connection, error.status, str(error), unread=DISCARD_LIMIT)
-            return
         length = content_length(request)
         try:
             check_body_size(length, config.max_body)
@@ -403,7 +385,7 @@ class CgiServer:
             if script.exited and not group_alive(script.pid):
                 del self.running[script.pid]
             elif script.kill_at is not None and now >= script.kill_at:
-                _signal_group(script.pid, signal.SIGKILL)
+                signal_group(script.pid, signal.SIGKILL)
                 script.kill_at = None
                 script.deadline = None
                 if script.exited:
@@ -411,7 +393,7 @@ class CgiServer:
             elif script.deadline is not None and now >= script.deadline:
                 log_line(f"script (process group {script.pid}) still running after "
                          f"{self.config.timeout:g}s, ending it")
-                _signal_group(script.pid, signal.SIGTERM)
+                signal_group(script.pid, signal.SIGTERM)
                 script.kill_at = now + KILL_GRACE
                 script.deadline = None
 
@@ -443,7 +425,7 @@ class CgiServer:
             return
         log_line(f"{len(self.running)} script(s) still running after {self.grace:g}s, ending them")
         for pid in self.running:
-            _signal_group(pid, signal.SIGTERM)
+            signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + KILL_GRACE
         while self.running and time.monotonic() < deadline:
             self.reap()
@@ -451,7 +433,7 @@ class CgiServer:
                 del self.running[script.pid]
             time.sleep(0.02)
         for pid in self.running:
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
         while True:
             try:
                 os.waitpid(-1, 0)
@@ -503,13 +485,6 @@ def _prepare_descriptors(listen_fd: int) -> None:
                 except OSError:
                     pass  # the descriptor listdir itself had open
         return
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except OSError:
-        pass
 
 
 def _drain_pipe(fd: int) -> None:

@@ -1,11 +1,12 @@
 """Read exactly the SCGI header from a file descriptor, never a byte of the body; spool the body.
 
-The CGI shim execs the script with the connection still on its stdin, so every
-body byte must still be there after the header is read. The first read asks
-for no more than the smallest valid header netstring (protocol.MIN_HEADER_SIZE,
-28 bytes), which always holds the whole length prefix; the prefix then says
-exactly how many bytes are left to take. Two read calls when the header
-arrives whole, on a socket, a pipe or a file alike.
+Every body byte must still be there after the header is read (the body is
+spooled next, or left for the program with --stream-body). The reads are
+protocol.RequestParser's: the first asks for no more than the smallest valid
+header netstring (protocol.MIN_HEADER_SIZE, 28 bytes), which always holds the
+whole length prefix; the prefix then says exactly how many bytes are left to
+take. Two read calls when the header arrives whole, on a socket, a pipe or a
+file alike.
 
 The body, when the front-end wants it before the program answers, is read
 exactly (CONTENT_LENGTH bytes, no more) into an anonymous file: memory for a
@@ -17,23 +18,15 @@ Uses `select` and plain `os.read`, not `socket`, `_socket` (MSG_PEEK) or
 costs more than a few system calls.
 """
 
-import errno as _errno
 import os
 import select
 import time
 
-from .protocol import (
-    DEFAULT_MAX_HEADER,
-    MIN_HEADER_SIZE,
-    IncompleteRequest,
-    ProtocolError,
-    netstring_extent,
-    parse_request,
-)
+from .protocol import DEFAULT_MAX_HEADER, ProtocolError, RequestParser
 
 __all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_HEADER_TIMEOUT", "DEFAULT_SPOOL_DIR", "MEMORY_SPOOL",
-           "BodyError", "body_short", "body_stalled", "check_body_size", "open_spool", "read_request", "spool_body",
-           "write_spool"]
+           "BodyError", "body_short", "body_stalled", "check_body_size", "header_connection_lost",
+           "header_cut_short", "open_spool", "read_request", "spool_body", "write_spool"]
 
 # A client that has not sent its header after this long is not coming: nginx
 # sends it in one write right after connecting. Bounds a slow-loris client.
@@ -78,51 +71,35 @@ def read_request(
 
     Raises ProtocolError: 400 for a malformed header or EOF inside it, 413 for
     a header over `max_header`, 408 when it is not complete within `timeout`.
+    The reads are protocol.RequestParser's: never past the header's end, two
+    when the header arrives whole. A valid request's header is never shorter
+    than MIN_HEADER_SIZE, so the first read cannot reach its body; only a
+    header too short to be valid (refused with a 400 anyway) can have bytes
+    after it taken with it.
     """
     deadline = time.monotonic() + timeout
-    try:
-        header = _read_header(fd, max_header, deadline)
-    except ConnectionError as error:
-        raise ProtocolError(400, f"connection lost while reading the header: {error.strerror}") from None
-    environ, _ = parse_request(header, max_header)
-    return environ
-
-
-def _read_header(fd: int, max_header: int, deadline: float) -> bytes:
-    """Take the length prefix within the first MIN_HEADER_SIZE bytes, then exactly the rest.
-
-    A valid request's header is never shorter than MIN_HEADER_SIZE, so the
-    first read cannot reach its body; only a header too short to be valid
-    (refused with a 400 anyway) can have bytes after it taken with it.
-    """
-    received = b""
+    parser = RequestParser(max_header)
     while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise ProtocolError(408, "request header not complete in time")
         try:
-            size = netstring_extent(received, max_header)
-            break
-        except IncompleteRequest:
-            received += _read_some(fd, max(MIN_HEADER_SIZE - len(received), 1), received, deadline)
-    while len(received) < size:
-        received += _read_some(fd, size - len(received), received, deadline)
-    return received
+            chunk = os.read(fd, parser.needed())
+        except ConnectionError as error:
+            raise header_connection_lost(error) from None
+        if not chunk:
+            raise header_cut_short(len(parser.buffer))
+        environ = parser.feed(chunk)
+        if environ is not None:
+            return environ
 
 
-def _wait_readable(fd: int, deadline: float) -> None:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-        raise ProtocolError(408, "request header not complete in time")
+def header_connection_lost(error: OSError) -> ProtocolError:
+    return ProtocolError(400, f"connection lost while reading the header: {error.strerror}")
 
 
-def _read_some(fd: int, count: int, received: bytes, deadline: float) -> bytes:
-    _wait_readable(fd, deadline)
-    chunk = os.read(fd, count)
-    if not chunk:
-        raise _eof(received)
-    return chunk
-
-
-def _eof(received: bytes) -> ProtocolError:
-    return ProtocolError(400, f"connection closed inside the request header at byte {len(received)}")
+def header_cut_short(received: int) -> ProtocolError:
+    return ProtocolError(400, f"connection closed inside the request header at byte {received}")
 
 
 def check_body_size(length: int, max_body: "int | None") -> None:
@@ -157,7 +134,9 @@ def open_spool(length: int, spool_dir: str) -> int:
     try:
         os.posix_fallocate(fd, 0, length)
     except OSError as error:
-        if error.errno in (_errno.ENOSPC, _errno.EDQUOT, _errno.EFBIG):
+        import errno  # not loaded at start-up: paid only here
+
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             os.close(fd)
             raise BodyError(503, "cannot spool the request body",
                             f"{spool_dir}: {error.strerror}", left=length) from None

@@ -22,7 +22,9 @@ import _signal
 
 from .answer import finish_connection
 from .logsink import log_line
-from .cgi_exec import KILL_GRACE, RESET_SIGNALS, end_group, refuse
+from .protocol import response_header_end
+from .cgi_exec import RESET_SIGNALS, refuse
+from .process_group import KILL_GRACE, end_group
 
 #: Largest response header block we buffer: nginx's scgi_buffer_size is 4 or
 #: 8 KiB and it answers 502 "too big header" beyond that, so 64 KiB is generous.
@@ -109,7 +111,7 @@ def read_header_block(fd: int) -> tuple[bytes, bytes]:
     """Read until the blank line ending the header block: (header block, bytes after it)."""
     buffer = b""
     while True:
-        end = header_end(buffer)
+        end = response_header_end(buffer)
         if end >= 0:
             return buffer[:end], buffer[end:]
         if len(buffer) > MAX_RESPONSE_HEADER:
@@ -120,17 +122,6 @@ def read_header_block(fd: int) -> tuple[bytes, bytes]:
                 raise BadResponse("script printed nothing")
             raise BadResponse("no header block in the script's output")
         buffer += chunk
-
-
-def header_end(buffer: bytes) -> int:
-    """Offset just past the header block's blank line (CRLF or bare LF lines), or -1."""
-    if buffer.startswith(b"\r\n"):
-        return 2
-    if buffer.startswith(b"\n"):
-        return 1
-    ends = [i + 2 for i in (buffer.find(b"\n\n"),) if i >= 0]
-    ends += [i + 3 for i in (buffer.find(b"\n\r\n"),) if i >= 0]
-    return min(ends) if ends else -1
 
 
 def fix_header_block(head: bytes) -> bytes:

@@ -26,7 +26,8 @@ import stat
 
 from .logsink import program_name, quote_names
 from .options import DEFAULT_SOCKET_MODE, find_listener, listen_first
-from .protocol import ProtocolError
+from .protocol import WHOLE_PATH_HINT, ProtocolError, sends_whole_path, split_mount
+from .protocol import request_path as protocol_request_path
 from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size, read_request
 from .wsgi_input import BodyError, BodyInput
 
@@ -54,7 +55,6 @@ TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789"
 # are refused by HTTP parsers downstream.  Horizontal tab is allowed.
 CONTROL_BYTES = bytes(range(9)) + bytes(range(10, 32)) + b"\x7f"
 
-HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 # Request headers nginx copies from the client that duplicate CONTENT_TYPE
 # and CONTENT_LENGTH (PEP 3333 and wsgiref.validate forbid them), and the
@@ -193,6 +193,8 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     except ProtocolError as error:
         response.fail(error.status, str(error))
     else:
+        if script_name is None and sends_whole_path(headers):
+            hint_whole_path(response.log)
         response.run(app, environ)
     if response.cut_off:
         from .answer import abort_connection
@@ -252,44 +254,33 @@ def host_name(host: str) -> str:
 def request_path(environ: dict, script_name: str | None = None) -> tuple[str, str]:
     """SCRIPT_NAME and PATH_INFO for a request, as latin-1 str (PEP 3333).
 
-    nginx's scgi_params sends no PATH_INFO.  Without one, the path is
-    DOCUMENT_URI, which nginx has already percent-decoded and normalised
-    (decoding it again would turn "%2520" into a space), or else REQUEST_URI
-    without its query, percent-decoded once.  SCRIPT_NAME (``script_name``
-    when given, else what the server sent) must be a whole-segment prefix of
-    that path and is cut off it; a request outside it gets a 404.
+    With a mount point (``script_name``: --script-name, or run_app's), the
+    path is protocol.request_path's (nginx's DOCUMENT_URI, else REQUEST_URI
+    decoded once and normalised) cut at the mount, whatever the server sent
+    as SCRIPT_NAME and PATH_INFO: Apache sends the whole path as SCRIPT_NAME.
+    Without one, the server's PATH_INFO stands when it sent one; otherwise
+    (nginx's stock scgi_params) the path is cut at the server's SCRIPT_NAME.
+    A request outside the mount gets a 404.
     """
     if script_name is None:
         script_name = environ.get("SCRIPT_NAME", "")
-    script_name = script_name.rstrip("/")
-    path_info = environ.get("PATH_INFO")
-    if path_info is not None:
-        return script_name, path_info
-    path = environ.get("DOCUMENT_URI")
+        path_info = environ.get("PATH_INFO")
+        if path_info is not None:
+            return script_name, path_info
+    path = protocol_request_path(environ)
     if path is None:
-        path = unquote(environ.get("REQUEST_URI", "").partition("?")[0])
-    if not path.startswith(script_name) or path[len(script_name):len(script_name) + 1] not in ("", "/"):
-        raise ProtocolError(404, f"path {path!r} is not under SCRIPT_NAME {script_name!r}")
-    return script_name, path[len(script_name):]
+        path = ""
+    return script_name.rstrip("/"), split_mount(path, script_name)
 
 
-def unquote(text: str) -> str:
-    """Percent-decode a latin-1 str once, bytewise; malformed escapes stay as they are.
+_hinted: list[bool] = []  # whether this process said WHOLE_PATH_HINT already
 
-    urllib.parse.unquote would do, but importing it costs about 6 ms per request.
-    """
-    if "%" not in text:
-        return text
-    pieces = text.encode("latin-1").split(b"%")
-    out = [pieces[0]]
-    for piece in pieces[1:]:
-        if len(piece) >= 2 and piece[0] in HEX_DIGITS and piece[1] in HEX_DIGITS:
-            out.append(bytes((int(piece[:2], 16),)))
-            out.append(piece[2:])
-        else:
-            out.append(b"%")
-            out.append(piece)
-    return b"".join(out).decode("latin-1")
+
+def hint_whole_path(log: "Callable[[str], None]") -> None:
+    """Say once per process that the server's SCRIPT_NAME needs --script-name to be split."""
+    if not _hinted:
+        _hinted.append(True)
+        log(WHOLE_PATH_HINT)
 
 
 def render_head(status: str, headers: list) -> tuple[bytes, int | None]:

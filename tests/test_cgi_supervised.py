@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from scgi_inetd.client import call
-from scgi_inetd.status_fixup import BadResponse, fix_header_block, header_end
+from scgi_inetd.status_fixup import BadResponse, fix_header_block
 
 from .cgi_support import is_gone, log_lines, request, run, run_raw, scgi_run, write_script
 from .support import EXAMPLES, child_env
@@ -36,14 +36,6 @@ def test_fix_header_block(head, fixed):
 def test_invalid_status_is_bad_response(head):
     with pytest.raises(BadResponse):
         fix_header_block(head)
-
-
-@pytest.mark.parametrize("data, end", [
-    (b"A: b\r\n\r\nbody", 8), (b"A: b\n\nbody\n\n", 6), (b"A: b\n\r\nx", 7),
-    (b"\r\nbody", 2), (b"A: b\r\n", -1), (b"", -1),
-])
-def test_header_end(data, end):
-    assert header_end(data) == end
 
 
 def test_no_status_line_without_and_with_fix_status():

@@ -279,3 +279,14 @@ def test_a_pool_worker_closes_each_spool(gateway):
     for size in (100, 2 << 20) * 5:
         assert ask(server, b"s" * size).status == 200
     assert len(os.listdir(f"/proc/{pid}/fd")) == before
+
+
+def test_a_slow_upload_blocks_nobody_in_resident_scgi_run(gateway, tmp_path):
+    """Resident scgi-run reads bodies in its poll loop: a client stalled mid-body holds one slot only."""
+    server, _ = cgi(gateway, tmp_path, "resident", IGNORES_BODY)
+    with server.connect() as slow:
+        slow.sendall(request("POST", "/x", body=b"q" * (1 << 20))[:-(512 << 10)])
+        started = time.monotonic()
+        for _ in range(5):
+            assert ask(server, b"quick").body == b"ignored\n"
+        assert time.monotonic() - started < 5

@@ -6,6 +6,8 @@
     scgi-bootmenu CONFIG next MAC ENTRY [--until-done]               mark MAC's next boot
     scgi-bootmenu CONFIG done MAC                                    clear MAC's mark
     scgi-bootmenu CONFIG hosts                                       machines seen, and marks
+    scgi-bootmenu [serving options] CONFIG admin [--secret-file PATH] [--remote-user]
+                                                                     serve the admin page and API
     scgi-bootmenu CONFIG render --mac MAC [--uuid U] [--ip A] [--hostname H]
                   [--serial S] [--buildarch B] [--platform P] [--format ipxe|pxelinux]
 
@@ -71,6 +73,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         if not rest:
             return _serve(config_path, cache, options)
         command, args = rest[0], rest[1:]
+        if command == "admin":  # serves, like no command: it needs the serving options
+            return _admin(config_path, cache, args, options, out)
         handler = _COMMANDS.get(command)
         if handler is None:
             raise UsageError(f"unknown command {command!r}")
@@ -118,7 +122,7 @@ def _check(config_path: str, cache: str, args: list[str], out: TextIO, err: Text
     """Validate the file (bypassing the cache) and refresh the cache."""
     from ..options import UsageError
     from .config import parse
-    from .loader import ConfigError, _write_cache
+    from .loader import ConfigError, write_cache
 
     if args:
         raise UsageError("check takes no arguments")
@@ -135,7 +139,7 @@ def _check(config_path: str, cache: str, args: list[str], out: TextIO, err: Text
         err.write(f"{config_path}: {len(exc.errors)} error{'s' if len(exc.errors) > 1 else ''}\n")
         return 1
     if cache:
-        _write_cache(cache, raw, config)
+        write_cache(cache, raw, config)
     out.write(f"{config_path}: ok: {len(config['entries'])} entries, {len(config['rules'])} rules, "
               f"{len(config['files'])} files\n")
     import os
@@ -271,3 +275,46 @@ def _render(config_path: str, cache: str, args: list[str], out: TextIO, err: Tex
 
 
 _COMMANDS = {"check": _check, "init": _init, "next": _next, "done": _done, "hosts": _hosts, "render": _render}
+
+
+def _admin(config_path: str, cache: str, args: list[str], options, out: TextIO) -> int:
+    """Serve the admin app (scgi_inetd.bootmenu.admin), one-shot or resident.
+
+    It needs --secret-file (the secret the admin location sends as
+    BOOTMENU_ADMIN_SECRET), --remote-user (nginx must set REMOTE_USER), or
+    both; without either it would answer anyone who reaches its socket.
+    """
+    from ..options import UsageError, take_options, text_value
+
+    class AdminOptions:
+        secret_file: str | None = None
+        remote_user = False
+
+    if args[:1] in (["-h"], ["--help"]):
+        out.write("usage: scgi-bootmenu [serving options] CONFIG admin [--secret-file PATH] [--remote-user]\n"
+                  "  --secret-file PATH   refuse requests whose BOOTMENU_ADMIN_SECRET is not this file's text\n"
+                  "  --remote-user        refuse requests without a REMOTE_USER (set by the web server)\n")
+        return 0
+    admin = AdminOptions()
+    rest = take_options(args, {"--secret-file": ("secret_file", text_value)}, admin, flags=("--remote-user",))
+    if rest:
+        raise UsageError(f"admin: unexpected {rest[0]!r} (serving options go before CONFIG)")
+    if admin.secret_file is None and not admin.remote_user:
+        raise UsageError("admin needs --secret-file PATH, --remote-user, or both")
+    secret = None
+    if admin.secret_file is not None:
+        try:
+            with open(admin.secret_file, encoding="utf-8") as file:
+                secret = file.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--secret-file {admin.secret_file}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not secret:
+            raise UsageError(f"--secret-file {admin.secret_file} is empty")
+    from ..logsink import open_log
+    from ..wsgi import serve_app
+
+    errors = open_log(options.stderr)
+    from .admin import make_admin_app
+
+    app = make_admin_app(config_path, cache, secret=secret, remote_user=admin.remote_user)
+    return serve_app(app, errors, script_name=options.script_name, options=options)

@@ -100,6 +100,29 @@ def test_a_script_that_ignores_60_kb_bodies_under_load_loses_no_response(web: St
     assert not set(wait_no_children(web.inetd, exclude=before)) - before - resident_servers(web)
 
 
+def test_a_chunked_upload_reaches_bottle_whole(web: Stack):
+    """nginx de-chunks, sends the real CONTENT_LENGTH and still says chunked; the app must not see that."""
+    pytest.importorskip("bottle")
+    data = os.urandom(3 << 20)
+    connection = http.client.HTTPConnection("127.0.0.1", web.nginx.port, timeout=60)
+    try:
+        connection.request("POST", "/bottle/upload", body=iter([data[:1 << 20], data[1 << 20:]]),
+                           encode_chunked=True)
+        answer = connection.getresponse()
+        assert (answer.status, answer.read().decode()) == \
+            (200, f"{len(data)} {hashlib.sha256(data).hexdigest()}\n")
+    finally:
+        connection.close()
+
+
+def test_max_body_refuses_through_nginx(web: Stack):
+    assert web.request("/small/ignores-body.sh", method="POST", body=b"s" * 1000).status == 200
+    refused = web.request("/small/ignores-body.sh", method="POST", body=b"s" * 1001)
+    assert refused.status == 413 and "over the limit of 1000" in refused.text
+    log = web.path("/var/log/scgi/small.log").read_text()
+    assert "413" in log and "1001 bytes" in log
+
+
 def resident_servers(web: Stack) -> set[int]:
     """The inetd children that are resident (wait) servers: they stay up between requests."""
     return {pid for pid in web.inetd.children()
