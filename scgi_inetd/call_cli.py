@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from typing import Sequence
 
 from .client import build_params, connect, exchange, exec_exchange
+from .options import CALL, CommandLineExit, ServeOptions, UsageError, parse_options
 from .protocol import ProtocolError, encode_request, parse_response
 
-USAGE_EXAMPLES = """examples:
-  scgi-call unix:/run/scgi.sock /cgi-bin/hello.sh?name=you
-  scgi-call 127.0.0.1:4000 -X POST --data @form.txt /submit
-  scgi-call --exec 'scgi-wsgi examples/hello_wsgi.py' /hello
 
-exit status: 0 for a 1xx-4xx answer, 1 for 5xx, 2 for a protocol or connection error"""
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="scgi-call", description=__doc__, epilog=USAGE_EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("address", nargs="?", help="unix:PATH or HOST:PORT (omit with --exec)")
-    parser.add_argument("uri", nargs="?", default="/", help="request URI with query string (default /)")
-    parser.add_argument("--exec", dest="command", metavar="COMMAND",
-                        help="spawn COMMAND with the connection on fds 0, 1, 2, as inetd does")
-    parser.add_argument("-X", "--request", dest="method", default=None, help="method (default GET, POST with --data)")
-    parser.add_argument("-H", "--header", action="append", default=[], metavar="'Name: value'")
-    parser.add_argument("--data", metavar="STRING|@FILE|@-", help="request body")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="set or override an SCGI variable (empty VALUE removes it)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
-    parser.add_argument("--body-only", action="store_true", help="print only the response body")
-    args = parser.parse_args(argv)
+def parse_args(argv: Sequence[str] | None) -> ServeOptions:
+    """The options (from the table in options.py), with `address` and `uri` from the positional arguments."""
+    args, positionals = parse_options(CALL, sys.argv[1:] if argv is None else argv, intermixed=True)
+    if len(positionals) > 2:
+        raise UsageError(f"unexpected argument {positionals[2]!r}")
+    args.address = positionals[0] if positionals else None
+    args.uri = positionals[1] if len(positionals) > 1 else "/"
     if args.command and args.address and args.uri == "/":
         args.uri, args.address = args.address, None
     if bool(args.command) == bool(args.address):
-        parser.error("give an address or --exec COMMAND, not both")
+        raise UsageError("give an address or --exec COMMAND, not both" if args.command else
+                         "give an address (unix:PATH or HOST:PORT) or --exec COMMAND")
     return args
 
 
@@ -52,7 +38,10 @@ def read_body(spec: str | None) -> bytes:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except CommandLineExit as stop:
+        return stop.report(CALL, sys.stdout, sys.stderr)
     try:
         headers = []
         for header in args.header:
@@ -70,9 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         method = args.method or ("POST" if args.data is not None else "GET")
         request = encode_request(build_params(method, args.uri, headers, body, params), body)
         if args.command:
-            raw = exec_exchange(shlex.split(args.command), request, timeout=args.timeout)
+            raw = exec_exchange(shlex.split(args.command), request, timeout=args.call_timeout)
         else:
-            with connect(args.address, args.timeout) as sock:
+            with connect(args.address, args.call_timeout) as sock:
                 raw = exchange(sock, request)
         response = parse_response(raw)
     except (OSError, ValueError, ProtocolError) as error:

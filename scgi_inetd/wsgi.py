@@ -25,16 +25,14 @@ import os
 import stat
 
 from .logsink import program_name
-from .options import find_listener
-from .protocol import ProtocolError
-from .reader import read_request
+from .options import ServeOptions, find_listener
+from .protocol import DEFAULT_MAX_HEADER, ProtocolError
+from .reader import DEFAULT_HEADER_TIMEOUT, read_request
 from .wsgi_input import BodyError, BodyInput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
     from typing import Any, BinaryIO, Callable, Iterable, Iterator, NoReturn, TextIO
-
-    from .options import ServeOptions
 
     WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -94,28 +92,30 @@ def run_app(app: "WSGIApp", *, stdin: int = 0, stdout: int = 1, stderr: "object"
 
 def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,
               script_name: str | None = None, options: "ServeOptions | None" = None) -> int:
-    """Like run_app, with the log already opened (a CLI opens it before importing the app)."""
-    header_timeout = getattr(options, "header_timeout", None)
-    listener = find_listener(getattr(options, "listen", None), stdin)
+    """Like run_app, with the log already opened (a CLI opens it before importing the app).
+
+    ``options`` (the defaults of options.OPTIONS when None) is passed whole:
+    the reader's limits apply to every connection, the rest to resident mode.
+    """
+    options = ServeOptions() if options is None else options
+    limits = {"max_header": options.max_header, "header_timeout": options.header_timeout}
+    listener = find_listener(options.listen, stdin)
     if listener is None:
         handle_connection(app, errors, stdin=stdin, stdout=stdout, script_name=script_name,
-                          header_timeout=header_timeout, run_once=True)
+                          run_once=True, **limits)
         return 0
     from .resident import serve
 
     def handle() -> None:
         handle_connection(app, errors, stdin=0, stdout=1, script_name=script_name,
-                          header_timeout=header_timeout, run_once=False)
+                          run_once=False, **limits)
 
-    settings = {name: getattr(options, name)
-                for name in ("max_children", "idle_timeout", "grace", "requests_per_child")
-                if getattr(options, name, None) is not None}
-    return serve(listener, handle, **settings)
+    return serve(listener, handle, options)
 
 
 def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,
-                      script_name: str | None = None, header_timeout: float | None = None,
-                      run_once: bool = True) -> None:
+                      script_name: str | None = None, max_header: int = DEFAULT_MAX_HEADER,
+                      header_timeout: float = DEFAULT_HEADER_TIMEOUT, run_once: bool = True) -> None:
     """Serve one SCGI request on ``stdin``/``stdout`` with ``app``; never raises for bad input.
 
     A malformed request gets the parser's status and one log line, and the
@@ -123,10 +123,7 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     """
     response = Response(stdout, errors)
     try:
-        if header_timeout is None:
-            headers = read_request(stdin)
-        else:
-            headers = read_request(stdin, timeout=header_timeout)
+        headers = read_request(stdin, max_header=max_header, timeout=header_timeout)
     except ProtocolError as error:
         response.fail(error.status, str(error))
         errors.flush()
