@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from .client import build_params, connect, exchange, exec_exchange
-from .options import CALL, CommandLineExit, ServeOptions, UsageError, parse_options
+from .options import CALL, ServeOptions, UsageError, parse_options
 from .protocol import ProtocolError, encode_request, parse_response
 
 
@@ -40,7 +40,7 @@ def read_body(spec: str | None) -> bytes:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(argv)
-    except CommandLineExit as stop:
+    except UsageError as stop:
         return stop.report(CALL, sys.stdout, sys.stderr)
     try:
         headers = []

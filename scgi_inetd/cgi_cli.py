@@ -15,7 +15,7 @@ import sys
 from .cgi_env import operator_environ
 from .cgi_exec import CgiConfig, serve_connection
 from .logsink import open_log
-from .options import RUN, CommandLineExit, ServeOptions, UsageError, find_listener, parse_options
+from .options import RUN, ServeOptions, UsageError, find_listener, parse_options
 
 
 def parse_arguments(argv: list[str]) -> tuple[ServeOptions, list[str]]:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         if not positionals:
             raise UsageError("name a directory (ending in '/') or a script")
         config = make_config(options, positionals)
-    except CommandLineExit as stop:
+    except UsageError as stop:
         return stop.report(RUN, sys.stdout, sys.stderr)
     try:
         listen_fd = find_listener(options.listen)

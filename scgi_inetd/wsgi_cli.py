@@ -12,7 +12,7 @@ answered (500) in one-shot mode, so nginx does not wait for a timeout.
 import os
 import sys
 
-from .options import WSGI, CommandLineExit, ServeOptions, UsageError, parse_options
+from .options import WSGI, ServeOptions, UsageError, parse_options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
@@ -97,7 +97,7 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     """Run scgi-wsgi; returns the exit status (2 for a bad command line)."""
     try:
         options, target = parse_args(sys.argv[1:] if argv is None else argv)
-    except CommandLineExit as stop:
+    except UsageError as stop:
         return stop.report(WSGI, sys.stdout, sys.stderr)
     from .logsink import open_log
     from .wsgi import handle_connection, serve_app

@@ -12,7 +12,8 @@ import subprocess
 import pytest
 
 from scgi_inetd import __version__
-from scgi_inetd.options import PROGRAMS, options_of
+from scgi_inetd.options import options_of
+from scgi_inetd.usage import PROGRAMS
 from tests.support import child_env, python_cmd
 
 
@@ -33,8 +34,8 @@ def test_help_lists_every_option_and_exits_0(program, flag):
     result = run(program, flag)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"usage: {program.partition(' ')[0]}")
-    for option in options_of(program):
-        for name in option.names:
+    for names, *_ in options_of(program):
+        for name in names.split():
             assert f"{name} " in result.stdout or f"{name}\n" in result.stdout or f"{name}," in result.stdout, name
 
 
@@ -47,12 +48,12 @@ def test_version(program):
 def usage_errors():
     for program in PROGRAMS:
         yield program, ["--no-such-option"], "unknown option '--no-such-option'"
-        valued = [option for option in options_of(program) if option.convert is not None]
+        valued = [names.split()[-1] for names, _, _, _, convert, *_ in options_of(program) if convert]
         if valued:
-            yield program, [valued[0].names[-1]], f"{valued[0].names[-1]} needs a value"
-        flags = [option for option in options_of(program) if option.convert is None]
+            yield program, [valued[0]], f"{valued[0]} needs a value"
+        flags = [names.split()[-1] for names, _, _, _, convert, *_ in options_of(program) if not convert]
         if flags:
-            yield program, [f"{flags[0].names[0]}=1"], f"{flags[0].names[0]} takes no value"
+            yield program, [f"{flags[0]}=1"], f"{flags[0]} takes no value"
     yield "scgi-run", ["--max-children", "many", "x"], "--max-children needs a number, not 'many'"
     yield "scgi-wsgi", ["--grace", "-1", "app:app"], "--grace must be at least 0, not '-1'"
     yield "scgi-bootmenu", [], "CONFIG is missing"
@@ -70,3 +71,18 @@ def test_usage_error_is_one_line_naming_it_and_exit_2(program, args, message):
     prefix = f"{name}: {sub}: " if sub else f"{name}: "
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == f"{prefix}{message} (see '{where}')\n"
+
+
+def test_render_takes_every_identity_key():
+    from scgi_inetd.bootmenu import identity
+
+    assert {names for names, *_ in options_of("scgi-bootmenu render")} == {f"--{key}" for key in identity.KEYS} | {
+        "--format"}
+
+
+def test_attributes_are_unique_across_the_table():
+    """ServeOptions() carries every default, so two entries must not share an attribute."""
+    from scgi_inetd.options import OPTIONS
+
+    attributes = [attribute for _, _, attribute, *_ in OPTIONS]
+    assert len(attributes) == len(set(attributes))

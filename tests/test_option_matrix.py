@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from scgi_inetd.client import build_params, call, call_exec
-from scgi_inetd.options import OPTIONS, SERVERS, options_of
+from scgi_inetd.options import OPTIONS, SERVERS
 from scgi_inetd.protocol import IncompleteRequest, encode_request, parse_request
 from tests.bootmenu_helpers import MAC, write_config
 from tests.cgi_support import write_script
@@ -240,10 +240,12 @@ def call_raw(argv: list[str], request: bytes, timeout: float = 20) -> bytes:
 PROBES = {name.removeprefix("probe_").replace("_", "-"): probe
           for name, probe in globals().items() if name.startswith("probe_")}
 
-ACCEPTED = [(program, option.names[0]) for option in OPTIONS for program in option.programs if program in SERVERS]
-SERVING_NAMES = {option.names[0] for option in OPTIONS if set(option.programs) & set(SERVERS)}
+ACCEPTED = [(program, names.split()[-1]) for names, programs, *_ in OPTIONS for program in programs
+            if program in SERVERS]
+SERVING_NAMES = {names.split()[-1]: convert for names, programs, _, _, convert, *_ in OPTIONS
+                 if set(programs) & set(SERVERS)}
 REFUSED = [(program, name) for program in SERVERS for name in sorted(SERVING_NAMES)
-           if name not in {option.names[0] for option in options_of(program)}]
+           if (program, name) not in ACCEPTED]
 
 
 @pytest.mark.parametrize("program, name", ACCEPTED)
@@ -255,8 +257,7 @@ def test_option_changes_behaviour(program, name, tmp_path):
 
 @pytest.mark.parametrize("program, name", REFUSED)
 def test_option_of_another_front_end_is_refused(program, name, tmp_path):
-    option = next(option for option in OPTIONS if option.names[0] == name)
-    argv = [name] + ([] if option.convert is None else ["1"]) + ["target"]
+    argv = [name] + ([] if SERVING_NAMES[name] is None else ["1"]) + ["target"]
     result = subprocess.run(python_cmd(program, *argv), env=child_env(), capture_output=True, text=True, timeout=20)
     assert result.returncode == 2
     assert result.stderr == f"{program}: {name} is not an option of {program} (see '{program} --help')\n"

@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     style: `scgi-bootmenu CONFIG --stderr syslog`); a subcommand's own
     options (from the table in scgi_inetd.options) follow it.
     """
-    from ..options import BOOTMENU, CommandLineExit, UsageError, parse_options
+    from ..options import BOOTMENU, UsageError, parse_options
 
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         program = f"{BOOTMENU} {command}"
         parsed, positionals = parse_options(program, args, intermixed=True)
         return handler(config_path, cache, parsed, positionals, out, err)
-    except CommandLineExit as stop:
+    except UsageError as stop:
         return stop.report(program, out, err)
 
 
