@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         sys.stderr.write(f"scgi-run: cannot listen: {error}\n")
         return 1
-    open_log(options.stderr)
+    try:
+        open_log(options.stderr)
+    except OSError as error:
+        return UsageError(f"--stderr {options.stderr!r}: {error.strerror}").report(RUN, sys.stdout, sys.stderr)
     if listen_fd is None:
         return serve_connection(config)
     if config.fix_status:

@@ -102,7 +102,10 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     from .logsink import open_log
     from .wsgi import handle_connection, serve_app
 
-    errors = open_log(options.stderr)
+    try:
+        errors = open_log(options.stderr)
+    except OSError as error:
+        return UsageError(f"--stderr {options.stderr!r}: {error.strerror}").report(WSGI, sys.stdout, sys.stderr)
     try:
         if options.chdir:
             os.chdir(options.chdir)

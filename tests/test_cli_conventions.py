@@ -56,6 +56,8 @@ def usage_errors():
             yield program, [f"{flags[0]}=1"], f"{flags[0]} takes no value"
     yield "scgi-run", ["--max-children", "many", "x"], "--max-children needs a number, not 'many'"
     yield "scgi-wsgi", ["--grace", "-1", "app:app"], "--grace must be at least 0, not '-1'"
+    for program, target in (("scgi-run", "/bin/sh"), ("scgi-wsgi", "app.py"), ("scgi-bootmenu", "menu.toml")):
+        yield program, ["--stderr", "/nonexistent/log", target], "--stderr '/nonexistent/log': No such file or directory"
     yield "scgi-bootmenu", [], "CONFIG is missing"
     yield "scgi-bootmenu render", ["--format", "grub"], "--format is ipxe or pxelinux, not 'grub'"
     yield "scgi-bootmenu next", ["only-a-mac"], "needs MAC and ENTRY"

@@ -59,7 +59,12 @@ def _serve(config_path: str, cache: str, options) -> int:
     from ..logsink import open_log
     from ..wsgi import serve_app
 
-    errors = open_log(options.stderr)
+    try:
+        errors = open_log(options.stderr)
+    except OSError as error:
+        from ..options import UsageError
+
+        raise UsageError(f"--stderr {options.stderr!r}: {error.strerror}") from None
     from .app import make_app
 
     return serve_app(make_app(config_path, cache), errors, script_name=options.script_name, options=options)
