@@ -41,7 +41,7 @@ def use_installed_package() -> None:
         import scgi_inetd
     finally:
         sys.path[:0] = checkout
-    if REPO in Path(scgi_inetd.__file__).resolve().parents:
+    if Path(scgi_inetd.__file__).resolve().parent == REPO / "scgi_inetd":
         raise RuntimeError(f"SCGI_INETD_TEST_INSTALLED=1 but scgi_inetd comes from the checkout: {scgi_inetd.__file__}")
 
 

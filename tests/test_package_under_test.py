@@ -10,13 +10,13 @@ from tests.support import BIN, INSTALLED, MAN, PYTHON, REPO, child_env
 
 
 def test_this_process_imports_the_package_under_test():
-    assert (REPO in Path(scgi_inetd.__file__).resolve().parents) != INSTALLED
+    assert (Path(scgi_inetd.__file__).resolve().parent == REPO / "scgi_inetd") != INSTALLED
 
 
 def test_children_import_the_package_under_test():
     where = subprocess.run([PYTHON, "-c", "import scgi_inetd; print(scgi_inetd.__file__)"], cwd="/",
                            env=child_env(), capture_output=True, text=True, timeout=30, check=True).stdout
-    assert where.startswith(str(REPO) + "/") != INSTALLED, where
+    assert (Path(where.strip()).resolve().parent == REPO / "scgi_inetd") != INSTALLED, where
 
 
 def test_programs_and_man_pages_are_where_the_tests_look():
