@@ -88,3 +88,10 @@ def test_attributes_are_unique_across_the_table():
 
     attributes = [attribute for _, _, attribute, *_ in OPTIONS]
     assert len(attributes) == len(set(attributes))
+
+
+def test_every_subcommand_has_usage():
+    """A boot-menu subcommand without an entry in PROGRAMS would have no --help (and so no test here)."""
+    from scgi_inetd.bootmenu.cli import _COMMANDS
+
+    assert {f"scgi-bootmenu {command}" for command in _COMMANDS} <= set(PROGRAMS)
