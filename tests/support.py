@@ -52,10 +52,15 @@ def python_cmd(program: str, *args: str) -> list[str]:
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child that must import the scgi_inetd under test (the checkout's, or the installed one)."""
+    """The environment for a child that must import the scgi_inetd under test (the checkout's, or the installed one).
+
+    Installed, the virtualenv's site-packages is named too: inetd starts
+    `python` with argv[0] set to the program's name, and an interpreter
+    that cannot find its own path does not find its virtualenv either.
+    """
     env = dict(os.environ)
-    if not INSTALLED:
-        env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    first = sysconfig.get_path("purelib") if INSTALLED else str(REPO)
+    env["PYTHONPATH"] = first + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update(extra or {})
     return env
 
