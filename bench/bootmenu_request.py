@@ -11,6 +11,9 @@ Runs, alternating and interleaved so machine noise hits every variant alike:
   cold-cache  menu with the config cache removed first (tomllib parses the file)
   one-shot    bin/scgi-bootmenu CONFIG on a socketpair (a real SCGI menu
               request, as inetd runs it) against `bare -s` started the same way
+  admin-page  bin/scgi-bootmenu CONFIG admin the same way: GET / (the admin page;
+              it folds the inventory lines the menu requests queued meanwhile)
+  admin-api   the same for GET /api/hosts (JSON)
 Each request calls the WSGI app in a fresh interpreter as the one-shot
 front-end would (environ in, body out, close()), with the example config. Prints medians and differences in ms.
 
@@ -118,12 +121,19 @@ def main() -> None:
     scgi = encode_request(build_params("GET", "/boot.ipxe?" + identity))
     variants["bare -s"] = ([python, "-s", "-c", "pass"], "exec")
     variants["one-shot"] = ([python, "-s", str(REPO / "bin" / "scgi-bootmenu"), str(config)], "exec")
+    secret = work / "admin.secret"
+    secret.write_text("bench\n")
+    admin = [python, "-s", str(REPO / "bin" / "scgi-bootmenu"), str(config), "admin", "--secret-file", str(secret)]
+    variants["admin-page"] = (admin, "exec")
+    variants["admin-api"] = (admin, "exec")
+    scgi_requests = {name: encode_request(build_params("GET", uri, params={"BOOTMENU_ADMIN_SECRET": "bench"}))
+                     for name, uri in (("admin-page", "/"), ("admin-api", "/api/hosts"))}
     times: dict[str, list[float]] = {name: [] for name in variants}
     inside: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(runs):
         for name, (argv, before) in variants.items():
             if before == "exec":
-                times[name].append(exchange(argv, scgi, env))
+                times[name].append(exchange(argv, scgi_requests.get(name, scgi), env))
                 continue
             if before:
                 before()
@@ -136,11 +146,12 @@ def main() -> None:
     package = statistics.median(times["package"])
     print(f"{runs} alternating runs each, {python}, median wall time")
     for name, values in times.items():
-        if name == "one-shot":
+        if name in ("one-shot", "admin-page", "admin-api"):
             base = statistics.median(times["bare -s"])
             median = statistics.median(values)
+            what = "menu request" if name == "one-shot" else name
             print(f"  {name:11s} {median:6.2f} ms   +{median - base:5.2f} ms over `bare -s`   x{median / base:.2f}"
-                  "   (bin/scgi-bootmenu, menu request, SCGI on a socketpair)")
+                  f"   (bin/scgi-bootmenu, {what}, SCGI on a socketpair)")
             continue
         median = statistics.median(values)
         print(f"  {name:11s} {median:6.2f} ms   +{median - bare:5.2f} ms over bare   "

@@ -1,5 +1,9 @@
 """A 1 GiB POST through `scgi-run SCRIPT` to a C program that discards it, against a plain pipe.
 
+By default scgi-run spools the body (to a file in --spool-dir, /var/tmp) and
+execs the script with the spool on its stdin; --stream-body leaves the body
+on the socket for the script.
+
 Usage: python bench/cgi_post.py [GIB]
 
 Reports wall time and peak RSS. Peak RSS is measured where it cannot be
@@ -99,7 +103,9 @@ def main() -> None:
     shim = [PYTHON, str(REPO / "bin" / "scgi-run")]
     commands = {
         "plain pipe": lambda: through_pipe(launch, program, total),
-        "scgi-run SCRIPT (exec)": lambda: through_shim(launch, [*shim, program], total, env),
+        "scgi-run SCRIPT (spooled)": lambda: through_shim(launch, [*shim, program], total, env),
+        "scgi-run --stream-body SCRIPT": lambda: through_shim(launch, [*shim, "--stream-body", program],
+                                                              total, env),
         "scgi-run --fix-status SCRIPT": lambda: through_shim(launch, [*shim, "--fix-status", program], total, env),
     }
     results: dict[str, list[tuple[float, int, int]]] = {name: [] for name in commands}

@@ -57,7 +57,7 @@ def measure(hello: str, runs: int) -> None:
         process.returncode = 0
 
     def posix_spawn() -> None:
-        os.waitpid(spawn([hello], environ, connection, home), 0)
+        os.waitpid(spawn([hello], environ, connection, connection, home), 0)
 
     def fork_exec() -> None:
         pid = os.fork()

@@ -33,6 +33,8 @@ sys.path.insert(0, str(REPO))
 from scgi_inetd.client import build_params  # noqa: E402
 from scgi_inetd.protocol import encode_request  # noqa: E402
 
+#: A form POST's body size, for the cost of spooling a small body.
+FORM_POST = 4096
 RESPONSE = b"Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n\r\nHello, world!\n"
 RESPONDER = f"import os\nos.read(0, 65536)\nos.write(1, {RESPONSE!r})\n"
 
@@ -92,6 +94,13 @@ def main() -> None:
         "CGI (until execve)": {
             "minimal shim (os.read + os.execv)": ([python, *flags, str(work / "shim.py"), hello], request()),
             "scgi-run SCRIPT": ([python, *flags, str(REPO / "bin" / "scgi-run"), hello], request()),
+            "scgi-run --stream-body SCRIPT": ([python, *flags, str(REPO / "bin" / "scgi-run"), "--stream-body",
+                                               hello], request()),
+            "scgi-run SCRIPT, 4 KB POST": ([python, *flags, str(REPO / "bin" / "scgi-run"), hello],
+                                           request(FORM_POST) + b"f" * FORM_POST),
+            "scgi-run --stream-body SCRIPT, 4 KB POST": (
+                [python, *flags, str(REPO / "bin" / "scgi-run"), "--stream-body", hello],
+                request(FORM_POST) + b"f" * FORM_POST),
         },
     }
     print(f"interpreter: {python} {' '.join(flags)}; instructions (valgrind callgrind), min of {args.runs}")
@@ -108,8 +117,14 @@ def main() -> None:
         base = counts["minimal responder" if group == "WSGI" else "minimal shim (os.read + os.execv)"]
         print(f"{group}:")
         for name, instructions in counts.items():
-            print(f"  {name:36} {instructions / 1e6:8.2f} M   {instructions / base:6.3f}x baseline"
+            print(f"  {name:42} {instructions / 1e6:8.2f} M   {instructions / base:6.3f}x baseline"
                   f"   {(instructions - base) / 1e6:+7.2f} M")
+        if group.startswith("CGI"):
+            # The body spooled before the script runs (the default) against the body
+            # left on the connection (--stream-body): what the default costs.
+            for what in ("", ", 4 KB POST"):
+                spooled, streamed = counts[f"scgi-run SCRIPT{what}"], counts[f"scgi-run --stream-body SCRIPT{what}"]
+                print(f"  default / --stream-body{what or ', GET'}: {spooled / streamed:.4f}x")
 
 
 if __name__ == "__main__":

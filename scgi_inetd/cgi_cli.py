@@ -41,13 +41,16 @@ def main(argv: list[str] | None = None) -> int:
         open_log(options.stderr)
     except OSError as error:
         return UsageError(f"--stderr {options.stderr!r}: {error.strerror}").report(RUN, sys.stdout, sys.stderr)
+    run = None
+    if config.fix_status:
+        from .status_fixup import run_supervised as run
     if listen_fd is None:
-        return serve_connection(config)
+        return serve_connection(config, run)
     if config.fix_status:
         # The supervisor that fixes the Status line is a process per request.
         from .resident import serve
 
-        return serve(listen_fd, lambda: serve_connection(config), options)
+        return serve(listen_fd, lambda: serve_connection(config, run), options)
     from .cgi_resident import serve as serve_spawning
 
     return serve_spawning(listen_fd, config, options)
@@ -62,6 +65,10 @@ def make_config(options: ServeOptions, positionals: list[str]) -> "CgiConfig":
         "fix_status": options.fix_status,
         "header_timeout": options.header_timeout,
         "max_header": options.max_header,
+        "stream_body": options.stream_body,
+        "max_body": options.max_body,
+        "body_timeout": options.body_timeout,
+        "spool_dir": options.spool_dir,
     }
     if target.endswith("/"):
         if len(positionals) > 1:

@@ -1,26 +1,34 @@
 """The one-shot CGI path: read the SCGI header, build the environment, exec the script.
 
 Strategy: the shim does as little as possible and then gets out of the way.
-The request header is read exactly (every body byte stays on fd 0 for the
-script), the script is resolved and confined, and the process *becomes*
-the script with execve: the body and the response flow straight through
-the socket, with no copy and no process in between. Only ``--fix-status``
-keeps a supervisor (see status_fixup).
+The request header is read exactly, the script is resolved and confined,
+the body is spooled (reader.spool_body says why: nginx stops sending it once
+the script answers) and put on the script's stdin, and the process
+*becomes* the script with execve: the response flows straight into the
+socket, with no process in between. Without a body, stdin is /dev/null and
+nothing is spooled. ``--stream-body`` leaves the body on the socket for the
+script to read itself, with no copy at all. Only ``--fix-status`` keeps a
+supervisor (see status_fixup).
 
 This module runs on every request, so it imports only what an interpreter
 start has already paid for (os, _signal); the rest is imported where an
-error or an option needs it.
+error or an option needs it (process_group for --timeout).
 """
 
 import os
 import _signal
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds on every one-shot request
+    from typing import Callable
+
+    Runner = Callable[..., int]
+
 from .cgi_env import Script, build_environ, exec_environ, operator_environ
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError
-from .reader import DEFAULT_HEADER_TIMEOUT, read_request
+from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, BodyError,
+                     check_body_size, read_request, spool_body)
 
-#: Seconds between SIGTERM and SIGKILL when --timeout ends a script's process group.
-KILL_GRACE = 2.0
 #: Signals set back to their default action before exec: Python ignores SIGPIPE
 #: and SIGXFSZ, the resident loop handles others, and ignored dispositions
 #: survive execve (a script with SIGPIPE ignored misbehaves in pipelines).
@@ -36,7 +44,8 @@ class CgiConfig:
     """What one connection needs to know: the script (or directory) and the options."""
 
     __slots__ = ("resolver", "script", "args", "operator_env", "timeout",
-                 "fix_status", "max_header", "header_timeout")
+                 "fix_status", "max_header", "header_timeout",
+                 "stream_body", "max_body", "body_timeout", "spool_dir")
 
     def __init__(
         self,
@@ -49,6 +58,10 @@ class CgiConfig:
         fix_status: bool = False,
         max_header: int = DEFAULT_MAX_HEADER,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        stream_body: bool = False,
+        max_body: int | None = None,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        spool_dir: str = DEFAULT_SPOOL_DIR,
     ) -> None:
         if (directory is None) == (script is None):
             raise ValueError("give exactly one of directory and script")
@@ -66,10 +79,18 @@ class CgiConfig:
         self.fix_status = fix_status
         self.max_header = max_header
         self.header_timeout = header_timeout
+        self.stream_body = stream_body
+        self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.spool_dir = spool_dir
 
 
-def serve_connection(config: CgiConfig) -> int:
-    """Serve the connection on fds 0 and 1; on success does not return (the script runs)."""
+def serve_connection(config: CgiConfig, run: "Runner | None" = None) -> int:
+    """Serve the connection on fds 0 and 1 with ``run`` (exec_script unless given).
+
+    The caller picks the runner: exec_script, which does not return when the
+    script starts, or status_fixup.run_supervised for --fix-status.
+    """
     try:
         request = read_request(0, max_header=config.max_header, timeout=config.header_timeout)
     except ProtocolError as error:
@@ -78,6 +99,14 @@ def serve_connection(config: CgiConfig) -> int:
         send_error(1, error.status, str(error))
         finish_connection(0, 1)
         return 1
+    length = content_length(request)
+    try:
+        check_body_size(length, config.max_body)
+    except BodyError as error:
+        from .answer import DISCARD_LIMIT
+
+        refuse(error.status, str(error), unread=min(error.left, DISCARD_LIMIT))
+        return 1
     script = config.script
     if script is None:
         from .script_resolver import ScriptError
@@ -85,14 +114,32 @@ def serve_connection(config: CgiConfig) -> int:
         try:
             script = config.resolver.resolve(request.get("SCRIPT_FILENAME"))
         except ScriptError as error:
-            refuse(request, error.status, str(error), error.detail)
+            refuse(error.status, str(error), error.detail, unread=length)
             return 1
     argv, environ = script_invocation(config, request, script)
-    if config.fix_status:
-        from .status_fixup import run_supervised
+    unread = length
+    if not config.stream_body:
+        try:
+            body_on_stdin(length, config)
+        except BodyError as error:
+            refuse(error.status, str(error), error.detail, unread=error.left)
+            return 1
+        unread = 0
+    return (run or exec_script)(argv, environ, timeout=config.timeout, unread=unread)
 
-        return run_supervised(request, argv, environ, timeout=config.timeout)
-    return exec_script(request, argv, environ, timeout=config.timeout)
+
+def body_on_stdin(length: int, config: CgiConfig) -> None:
+    """Put the whole request body on fd 0 (a spool file, or /dev/null without a body).
+
+    fd 1 stays the connection. Raises BodyError (400, 408, 503) with the
+    body not taken: nothing must run on a partial body.
+    """
+    if length:
+        source = spool_body(0, length, spool_dir=config.spool_dir, timeout=config.body_timeout)
+    else:
+        source = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(source, 0)
+    os.close(source)
 
 
 def script_invocation(
@@ -107,7 +154,7 @@ def script_invocation(
 
 
 def exec_script(
-    request: dict[str, str], argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None
+    argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None, unread: int = 0
 ) -> int:
     """Become the script: own process group, cwd its folder, default signals, execve.
 
@@ -120,6 +167,8 @@ def exec_script(
         os.chdir(os.path.dirname(argv[0]))
         enter_own_process_group()
         if timeout is not None:
+            from .process_group import KILL_GRACE, start_watchdog
+
             start_watchdog(os.getpid(), timeout, KILL_GRACE)
         restore_signals()
         if timeout is not None:
@@ -128,7 +177,7 @@ def exec_script(
     except OSError as error:
         if timeout is not None:
             _signal.setitimer(_signal.ITIMER_REAL, 0)
-        refuse(request, 500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}")
+        refuse(500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}", unread=unread)
     return 1
 
 
@@ -152,100 +201,12 @@ def restore_signals() -> None:
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
 
 
-def start_watchdog(pgid: int, timeout: float, grace: float) -> None:
-    """Fork a process, outside the group and holding no socket, that ends the group on time.
-
-    Double fork: the watchdog is nobody's child but init's, so a script that
-    waits for all its children never waits for it.
-    """
-    pidfd = os.pidfd_open(pgid)
-    try:
-        pid = os.fork()
-        if pid == 0:
-            try:
-                if os.fork() == 0:
-                    os.setsid()
-                    null = os.open(os.devnull, os.O_RDWR)
-                    os.dup2(null, 0)
-                    os.dup2(null, 1)
-                    os.close(null)
-                    watch_group(pgid, pidfd, timeout, grace)
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
-    finally:
-        os.close(pidfd)
-
-
-def watch_group(pgid: int, pidfd: int, timeout: float, grace: float) -> None:
-    """Wait until the group is gone or the deadline passes; then SIGTERM, grace, SIGKILL."""
-    import select
-    import time
-
-    deadline = time.monotonic() + timeout
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    leader_gone = False
-    while group_alive(pgid):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            end_group(pgid, grace)
-            return
-        # Wake when the leader exits; after that, look at the group now and then.
-        wait = min(remaining, 0.05) if leader_gone else remaining
-        leader_gone = bool(poller.poll(wait * 1000)) or leader_gone
-
-
-def end_group(pgid: int, grace: float, child: int | None = None) -> None:
-    """SIGTERM the process group, wait up to ``grace`` for it to go, then SIGKILL it.
-
-    ``child``, when the leader is our own child, is reaped on the way: a
-    zombie still counts as a member of its group.
-    """
-    import time
-
-    try:
-        os.killpg(pgid, _signal.SIGTERM)
-    except OSError:
-        pass
-    deadline = time.monotonic() + grace
-    while True:
-        if child is not None and _reaped(child):
-            child = None
-        if not group_alive(pgid) or time.monotonic() >= deadline:
-            break
-        time.sleep(0.02)
-    try:
-        os.killpg(pgid, _signal.SIGKILL)
-    except OSError:
-        pass
-    if child is not None:
-        os.waitpid(child, 0)
-
-
-def _reaped(pid: int) -> bool:
-    try:
-        return os.waitpid(pid, os.WNOHANG)[0] == pid
-    except ChildProcessError:
-        return True
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def refuse(request: dict[str, str], status: int, message: str, detail: str = "") -> None:
-    """Answer with an error, then read the unread body so the client sees no reset."""
+def refuse(status: int, message: str, detail: str = "", *, unread: int = 0) -> None:
+    """Answer with an error, then read the ``unread`` body bytes so the client sees no reset."""
     from .answer import finish_connection, send_error
 
     send_error(1, status, message, detail)
-    finish_connection(0, 1, content_length(request))
+    finish_connection(0, 1, unread)
 
 
 def content_length(request: dict[str, str]) -> int:

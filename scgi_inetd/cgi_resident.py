@@ -13,19 +13,24 @@ one-shot script. The rules (resolving and confining the script, its
 environment) are the one-shot path's own: ScriptResolver and
 cgi_exec.script_invocation.
 
-One thread, one ``poll``: a connection whose header is slow or never comes
-waits in the poll set under ``--header-timeout``, never in a blocking read,
-so it delays nobody. Headers are read exactly, as reader.read_request does
-(never a body byte: the script reads the body from the socket itself). Error
-answers are short enough to fit in the empty send buffer of a fresh
-connection, and the socket is non-blocking while we own it, so a client that
-does not read cannot stall the loop either.
+One thread, one ``poll``: a connection whose header or body is slow or
+never comes waits in the poll set under ``--header-timeout`` or
+``--body-timeout``, never in a blocking read, so it delays nobody. Headers
+are read exactly, by the same protocol.RequestParser reader.read_request drives. The body is then read in the
+same loop into a spool (reader.open_spool: memory when small, an unnamed
+file when large), and the script starts with the spool on its stdin once
+the whole body is in, as the one-shot path does (reader.spool_body says
+why); without a body its stdin is /dev/null, and with ``--stream-body`` it
+is the connection, the body unread. Error answers are short enough to fit
+in the empty send buffer of a fresh connection, and the socket is
+non-blocking while we own it, so a client that does not read cannot stall
+the loop either.
 
-``--max-children`` bounds the connections in progress (header being read,
-script running, error body being drained), as it bounds the forked children
-of resident.serve. ``--timeout`` is enforced here instead of by a watchdog
+``--max-children`` bounds the connections in progress (header or body being
+read, script running, error body being drained), as it bounds the forked
+children of resident.serve. ``--timeout`` is enforced here instead of by a watchdog
 process: at the deadline the script's process group gets SIGTERM, then
-SIGKILL after cgi_exec.KILL_GRACE. ``--fix-status`` needs a supervising
+SIGKILL after process_group.KILL_GRACE. ``--fix-status`` needs a supervising
 process per request and keeps using resident.serve (see cgi_cli).
 """
 
@@ -37,11 +42,13 @@ import time
 import _socket
 
 from .answer import DISCARD_LIMIT, DRAIN_IDLE, send_error
-from .cgi_exec import (KILL_GRACE, RESET_SIGNALS, CgiConfig, content_length, group_alive,
-                       script_invocation)
+from .cgi_exec import RESET_SIGNALS, CgiConfig, content_length, script_invocation
 from .logsink import log_line
 from .options import ServeOptions
-from .protocol import MIN_HEADER_SIZE, IncompleteRequest, ProtocolError, netstring_extent, parse_request
+from .process_group import KILL_GRACE, group_alive, signal_group
+from .protocol import ProtocolError, RequestParser
+from .reader import (BodyError, body_short, body_stalled, check_body_size, header_connection_lost,
+                     header_cut_short, open_spool, write_spool)
 from .script_resolver import ScriptError
 
 __all__ = ["serve"]
@@ -51,21 +58,28 @@ __all__ = ["serve"]
 GROUP_CHECK_INTERVAL = 0.05
 #: Bytes read at a time from an error answer's unread request body.
 DRAIN_CHUNK = 1 << 16
+#: Bytes read at a time from a request body into its spool, and how many such
+#: reads one connection gets before the loop looks at the others again.
+BODY_CHUNK = 1 << 20
+BODY_READS_PER_TURN = 8
 
 
 class Connection:
-    """An accepted connection we still own: its header being read, or its body being drained."""
+    """An accepted connection we still own: its header or body being read, or its body being drained."""
 
-    __slots__ = ("sock", "fd", "received", "size", "deadline", "unread", "polled")
+    __slots__ = ("sock", "fd", "parser", "deadline", "unread", "polled",
+                 "spool", "body_left", "invocation")
 
-    def __init__(self, sock: "_socket.socket", deadline: float) -> None:
+    def __init__(self, sock: "_socket.socket", deadline: float, max_header: int) -> None:
         self.sock = sock  # blocking, as the script will want it: reads here pass MSG_DONTWAIT
         self.fd = sock.fileno()
-        self.received = b""
-        self.size: int | None = None  # the header netstring's size, once its prefix is in
+        self.parser = RequestParser(max_header)
         self.deadline = deadline
         self.unread: int | None = None  # body bytes left to drain, once answered with an error
         self.polled = False  # in the poll set: its header did not come with the connection
+        self.spool: int | None = None  # the body's spool, while the body is being read
+        self.body_left = 0  # body bytes still to come into the spool
+        self.invocation: tuple[list[str], dict[bytes, bytes]] | None = None  # argv, environ
 
 
 class Running:
@@ -108,12 +122,15 @@ class CgiServer:
         self.stopping: list[int] = []
         self.last_activity = time.monotonic()
         self.home = -1  # this process's own cwd, to return to after each spawn
+        self.devnull = -1  # the stdin of a script whose request has no body
+        self.buffer = bytearray(BODY_CHUNK)  # one loop, one body read at a time
 
     def run(self) -> int:
         _prepare_descriptors(self.listen_fd)
         wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.poller.register(wake_read, select.POLLIN)
         self.home = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         previous = {sig: signal.signal(sig, lambda number, frame: self.stopping.append(number))
                     for sig in (signal.SIGTERM, signal.SIGINT)}
         previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda number, frame: None)
@@ -125,7 +142,7 @@ class CgiServer:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            for fd in (wake_read, wake_write, self.home):
+            for fd in (wake_read, wake_write, self.home, self.devnull):
                 os.close(fd)
         return 0
 
@@ -200,7 +217,8 @@ class CgiServer:
                 log_line(f"cannot accept: {error.strerror}")
                 return
             sock = _socket.socket(self.listener.family, self.listener.type, 0, fd)
-            connection = Connection(sock, time.monotonic() + self.config.header_timeout)
+            connection = Connection(sock, time.monotonic() + self.config.header_timeout,
+                                    self.config.max_header)
             self.connections[fd] = connection
             # nginx sends the header with the connection: try it before polling.
             self.readable(connection)
@@ -212,62 +230,98 @@ class CgiServer:
         if connection.unread is not None:
             self.drain(connection)
             return
+        if connection.spool is not None:
+            self.read_body(connection)
+            return
         try:
-            header = self.read_header(connection)
+            request = self.read_header(connection)
         except ProtocolError as error:
             # What follows a refused header is never ours to pass on; reading it
             # (until EOF, at most DISCARD_LIMIT) spares the client a reset, as
             # answer.finish_connection does for the one-shot front-ends.
             self.refuse(connection, error.status, str(error), unread=DISCARD_LIMIT)
             return
-        if header is not None:
-            self.start(connection, header)
+        if request is not None:
+            self.start(connection, request)
 
-    def read_header(self, connection: Connection) -> bytes | None:
-        """One read towards the header, never past it; the whole header once it is in.
-
-        As reader.read_request: until the length prefix is known, ask for no
-        more than a valid header's minimum size; then exactly what is left.
-        """
-        if connection.size is None:
-            count = max(MIN_HEADER_SIZE - len(connection.received), 1)
-        else:
-            count = connection.size - len(connection.received)
+    def read_header(self, connection: Connection) -> "dict[str, str] | None":
+        """One read towards the header, never past it (RequestParser.needed); the environ once it is in."""
+        parser = connection.parser
         try:
-            chunk = connection.sock.recv(count, _socket.MSG_DONTWAIT)
+            chunk = connection.sock.recv(parser.needed(), _socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return None
         except ConnectionError as error:
-            raise ProtocolError(400, f"connection lost while reading the header: {error.strerror}") from None
+            raise header_connection_lost(error) from None
         if not chunk:
-            raise ProtocolError(400, f"connection closed inside the request header at byte "
-                                     f"{len(connection.received)}")
-        connection.received += chunk
-        if connection.size is None:
-            try:
-                connection.size = netstring_extent(connection.received, self.config.max_header)
-            except IncompleteRequest:
-                return None
-        return connection.received if len(connection.received) == connection.size else None
+            raise header_cut_short(len(parser.buffer))
+        return parser.feed(chunk)
 
-    def start(self, connection: Connection, header: bytes) -> None:
-        """Resolve the script, spawn it on the connection, and let go of the connection."""
+    def start(self, connection: Connection, request: dict[str, str]) -> None:
+        """Resolve the script; spawn it at once, or once its body is in the spool."""
+        config = self.config
+        length = content_length(request)
         try:
-            request, _ = parse_request(header, self.config.max_header)
-        except ProtocolError as error:
-            self.refuse(connection, error.status, str(error), unread=DISCARD_LIMIT)
+            check_body_size(length, config.max_body)
+        except BodyError as error:
+            self.refuse(connection, error.status, str(error), unread=min(length, DISCARD_LIMIT))
             return
         try:
-            script = self.config.script or self.config.resolver.resolve(request.get("SCRIPT_FILENAME"))
+            script = config.script or config.resolver.resolve(request.get("SCRIPT_FILENAME"))
         except ScriptError as error:
-            self.refuse(connection, error.status, str(error), error.detail, content_length(request))
+            self.refuse(connection, error.status, str(error), error.detail, length)
             return
-        argv, environ = script_invocation(self.config, request, script)
+        connection.invocation = script_invocation(config, request, script)
+        if config.stream_body:
+            self.run_script(connection, connection.fd, unread=length)
+        elif not length:
+            self.run_script(connection, self.devnull)
+        else:
+            try:
+                connection.spool = open_spool(length, config.spool_dir)
+            except BodyError as error:
+                self.refuse(connection, error.status, str(error), error.detail, length)
+                return
+            connection.body_left = length
+            connection.deadline = time.monotonic() + config.body_timeout
+            self.read_body(connection)
+
+    def read_body(self, connection: Connection) -> None:
+        """Move what has arrived of the body into its spool; start the script once it is all in."""
+        view = memoryview(self.buffer)
+        for _ in range(BODY_READS_PER_TURN):
+            try:
+                count = connection.sock.recv_into(view, min(connection.body_left, BODY_CHUNK),
+                                                  _socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionError:
+                count = 0
+            if not count:
+                error = body_short(connection.body_left)
+                self.refuse(connection, error.status, str(error))
+                return
+            try:
+                write_spool(connection.spool, view[:count])
+            except BodyError as error:
+                self.refuse(connection, error.status, str(error), error.detail,
+                            connection.body_left - count)
+                return
+            connection.body_left -= count
+            connection.deadline = time.monotonic() + self.config.body_timeout
+            if not connection.body_left:
+                os.lseek(connection.spool, 0, os.SEEK_SET)
+                self.run_script(connection, connection.spool)
+                return
+
+    def run_script(self, connection: Connection, stdin: int, unread: int = 0) -> None:
+        """Spawn the script with ``stdin`` and the connection as stdout; let go of the connection."""
+        argv, environ = connection.invocation
         try:
-            pid = spawn(argv, environ, connection.fd, self.home)
+            pid = spawn(argv, environ, stdin, connection.fd, self.home)
         except OSError as error:
             self.refuse(connection, 500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}",
-                        content_length(request))
+                        unread)
             return
         timeout = self.config.timeout
         self.running[pid] = Running(pid, None if timeout is None else time.monotonic() + timeout)
@@ -283,6 +337,7 @@ class CgiServer:
         """
         os.set_blocking(connection.fd, False)
         send_error(connection.fd, status, message, detail)
+        self.close_spool(connection)
         if unread <= 0:
             self.forget(connection)
             return
@@ -311,20 +366,30 @@ class CgiServer:
         if connection.polled:
             self.poller.unregister(connection.fd)
         del self.connections[connection.fd]
+        self.close_spool(connection)
         connection.sock.close()
+
+    @staticmethod
+    def close_spool(connection: Connection) -> None:
+        if connection.spool is not None:
+            os.close(connection.spool)
+            connection.spool = None
 
     def enforce_deadlines(self, now: float) -> None:
         for connection in [c for c in self.connections.values() if now >= c.deadline]:
-            if connection.unread is None:
+            if connection.unread is not None:
+                self.forget(connection)
+            elif connection.spool is not None:
+                error = body_stalled(connection.body_left, self.config.body_timeout)
+                self.refuse(connection, error.status, str(error))
+            else:
                 self.refuse(connection, 408, "request header not complete in time",
                             unread=DISCARD_LIMIT)
-            else:
-                self.forget(connection)
         for script in list(self.running.values()):
             if script.exited and not group_alive(script.pid):
                 del self.running[script.pid]
             elif script.kill_at is not None and now >= script.kill_at:
-                _signal_group(script.pid, signal.SIGKILL)
+                signal_group(script.pid, signal.SIGKILL)
                 script.kill_at = None
                 script.deadline = None
                 if script.exited:
@@ -332,7 +397,7 @@ class CgiServer:
             elif script.deadline is not None and now >= script.deadline:
                 log_line(f"script (process group {script.pid}) still running after "
                          f"{self.config.timeout:g}s, ending it")
-                _signal_group(script.pid, signal.SIGTERM)
+                signal_group(script.pid, signal.SIGTERM)
                 script.kill_at = now + KILL_GRACE
                 script.deadline = None
 
@@ -364,7 +429,7 @@ class CgiServer:
             return
         log_line(f"{len(self.running)} script(s) still running after {self.grace:g}s, ending them")
         for pid in self.running:
-            _signal_group(pid, signal.SIGTERM)
+            signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + KILL_GRACE
         while self.running and time.monotonic() < deadline:
             self.reap()
@@ -372,7 +437,7 @@ class CgiServer:
                 del self.running[script.pid]
             time.sleep(0.02)
         for pid in self.running:
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
         while True:
             try:
                 os.waitpid(-1, 0)
@@ -380,8 +445,8 @@ class CgiServer:
                 return
 
 
-def spawn(argv: list[str], environ: dict[bytes, bytes], connection: int, home: int) -> int:
-    """Start the script on ``connection`` (fds 0 and 1) in its folder; return its pid.
+def spawn(argv: list[str], environ: dict[bytes, bytes], stdin: int, stdout: int, home: int) -> int:
+    """Start the script with ``stdin`` and ``stdout`` (the connection) in its folder; return its pid.
 
     posix_spawn in Python 3.11 has no chdir action, so this process changes
     into the script's folder around the call and back to ``home`` (one
@@ -391,8 +456,8 @@ def spawn(argv: list[str], environ: dict[bytes, bytes], connection: int, home: i
     os.chdir(os.path.dirname(argv[0]))
     try:
         return os.posix_spawn(argv[0], argv, environ,
-                              file_actions=[(os.POSIX_SPAWN_DUP2, connection, 0),
-                                            (os.POSIX_SPAWN_DUP2, connection, 1)],
+                              file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0),
+                                            (os.POSIX_SPAWN_DUP2, stdout, 1)],
                               setpgroup=0, setsigdef=RESET_SIGNALS, setsigmask=())
     finally:
         os.fchdir(home)
@@ -424,13 +489,6 @@ def _prepare_descriptors(listen_fd: int) -> None:
                 except OSError:
                     pass  # the descriptor listdir itself had open
         return
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except OSError:
-        pass
 
 
 def _drain_pipe(fd: int) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
 
 from . import __version__
 from .protocol import DEFAULT_MAX_HEADER
-from .reader import DEFAULT_HEADER_TIMEOUT
+from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR
 
 __all__ = ["OPTIONS", "ServeOptions", "UsageError", "convert", "find_listener", "options_of", "parse_options",
            "parse_serve_options"]
@@ -104,6 +104,12 @@ OPTIONS = (
      "float>0", "SECONDS", "refuse a request whose header is not complete in time (408)"),
     ("--max-header", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "max_header", DEFAULT_MAX_HEADER,
      "int>=16", "BYTES", "refuse a larger request header (413)"),
+    ("--max-body", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "max_body", None, "int>=0", "BYTES",
+     "refuse (413) a request whose CONTENT_LENGTH is larger, before reading its body (default: no limit)"),
+    ("--body-timeout", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "body_timeout", DEFAULT_BODY_TIMEOUT,
+     "float>0", "SECONDS", "refuse (408) a request body that stalls this long"),
+    ("--spool-dir", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "spool_dir", DEFAULT_SPOOL_DIR, "text", "DIR",
+     "where bodies over 1 MiB are spooled before the program answers, as unnamed files"),
     ("--listen", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "listen", None, "text", "unix:PATH|HOST:PORT",
      "serve resident on this address (also: a listening socket on fd 0, as inetd `wait` gives, "
      "or systemd's LISTEN_FDS)"),
@@ -122,7 +128,10 @@ OPTIONS = (
     ("--pass-env", ("scgi-run",), "pass_env", (), "text", "NAME",
      "pass a variable of scgi-run's own environment to the script (repeatable)"),
     ("--fix-status", ("scgi-run",), "fix_status", False, None, "",
-     "supervise the script: add a missing Status line, drain an unread request body"),
+     "supervise the script: add a missing Status line"),
+    ("--stream-body", ("scgi-run",), "stream_body", False, None, "",
+     "leave the request body on the connection for the script to read itself (no spooling: the script "
+     "must read all of it before it writes a byte, or nginx stops sending it)"),
     ("--timeout", ("scgi-run",), "timeout", None, "float>0", "SECONDS",
      "end the script and its process group after SECONDS"),
     ("--script-name", ("scgi-wsgi", "scgi-bootmenu"), "script_name", None, "text", "PREFIX",
@@ -131,6 +140,10 @@ OPTIONS = (
      "change to DIR (and import from it) before loading TARGET"),
     ("--cache", ("scgi-bootmenu",), "cache", None, "text", "PATH",
      "the compiled-config cache (default CONFIG.cache; '' for none)"),
+    ("--secret-file", ("scgi-bootmenu admin",), "secret_file", None, "text", "PATH",
+     "refuse requests whose BOOTMENU_ADMIN_SECRET is not this file's text"),
+    ("--remote-user", ("scgi-bootmenu admin",), "remote_user", False, None, "",
+     "refuse requests without a REMOTE_USER (set by the web server)"),
     ("--until-done", ("scgi-bootmenu next",), "until_done", False, None, "",
      "keep the mark until the machine fetches /done?mac=MAC, instead of for one boot"),
     ("--mac", ("scgi-bootmenu render",), "mac", None, "text", "MAC", "the machine's MAC address"),

@@ -1,7 +1,8 @@
 """``--fix-status``: run the script as a child and give its response the Status line SCGI requires.
 
-Strategy: the script's stdout is a pipe; stdin stays the socket, so the
-request body still goes straight to the script. The supervisor reads only
+Strategy: the script's stdout is a pipe; its stdin is what the one-shot
+path put on fd 0 (the spooled body, /dev/null, or with --stream-body the
+socket itself). The supervisor reads only
 the response header block (at most MAX_RESPONSE_HEADER bytes), adds
 ``Status: 200 OK`` when the script gave none, or ``Status: 302 Found`` when
 it gave a Location without a Status (RFC 3875 6.2.3, 6.2.4; a local
@@ -12,16 +13,18 @@ pipe to the socket with os.splice (no copy through user space).
 Because it outlives the script, the supervisor can do what plain exec
 cannot: answer 502 when the script printed no header block, end the whole
 process group on --timeout and answer 504 when no header was sent yet, and
-drain the request body the script left unread, so that the web server
-never sees a connection reset.
+(with --stream-body) drain the request body the script left unread, so
+that the web server never sees a connection reset.
 """
 
 import os
 import _signal
 
-from .answer import finish_connection, send_error
+from .answer import finish_connection
 from .logsink import log_line
-from .cgi_exec import KILL_GRACE, RESET_SIGNALS, content_length, end_group
+from .protocol import response_header_end
+from .cgi_exec import RESET_SIGNALS, refuse
+from .process_group import KILL_GRACE, end_group
 
 #: Largest response header block we buffer: nginx's scgi_buffer_size is 4 or
 #: 8 KiB and it answers 502 "too big header" beyond that, so 64 KiB is generous.
@@ -39,9 +42,13 @@ class BadResponse(Exception):
 
 
 def run_supervised(
-    request: dict[str, str], argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None
+    argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None, unread: int = 0
 ) -> int:
-    """Run the script with stdout on a pipe, fix its header block, relay the rest."""
+    """Run the script with stdout on a pipe, fix its header block, relay the rest.
+
+    ``unread`` is how many body bytes are still on the connection (fd 0)
+    for the script to read: what it leaves is drained at the end.
+    """
     read_end, write_end = os.pipe()
     try:
         os.chdir(os.path.dirname(argv[0]))
@@ -55,7 +62,8 @@ def run_supervised(
     except OSError as error:
         os.close(read_end)
         os.close(write_end)
-        return _answer_error(request, 500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}")
+        refuse(500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}", unread=unread)
+        return 1
     os.close(write_end)
     headers_sent = False
     status = 0
@@ -78,18 +86,20 @@ def run_supervised(
         message = f"script timed out after {timeout:g} s"
         if headers_sent:
             log_line(f"504 {message}, response cut off ({argv[0]!r})")
-            finish_connection(0, 1, content_length(request))
+            finish_connection(0, 1, unread)
             return 1
-        return _answer_error(request, 504, message, repr(argv[0]))
+        refuse(504, message, repr(argv[0]), unread=unread)
+        return 1
     except BadResponse as error:
         end_group(pid, KILL_GRACE, child=pid)
-        return _answer_error(request, 502, str(error), repr(argv[0]))
+        refuse(502, str(error), repr(argv[0]), unread=unread)
+        return 1
     except BrokenPipeError:
         end_group(pid, KILL_GRACE, child=pid)
         return 1
     finally:
         os.close(read_end)
-    finish_connection(0, 1, content_length(request))
+    finish_connection(0, 1, unread)
     return status
 
 
@@ -97,19 +107,11 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise ScriptTimeout
 
 
-def _answer_error(request: dict[str, str], status: int, message: str, detail: str = "") -> int:
-    send_error(1, status, message, detail)
-    finish_connection(0, 1, content_length(request))
-    return 1
-
-
-
-
 def read_header_block(fd: int) -> tuple[bytes, bytes]:
     """Read until the blank line ending the header block: (header block, bytes after it)."""
     buffer = b""
     while True:
-        end = header_end(buffer)
+        end = response_header_end(buffer)
         if end >= 0:
             return buffer[:end], buffer[end:]
         if len(buffer) > MAX_RESPONSE_HEADER:
@@ -120,17 +122,6 @@ def read_header_block(fd: int) -> tuple[bytes, bytes]:
                 raise BadResponse("script printed nothing")
             raise BadResponse("no header block in the script's output")
         buffer += chunk
-
-
-def header_end(buffer: bytes) -> int:
-    """Offset just past the header block's blank line (CRLF or bare LF lines), or -1."""
-    if buffer.startswith(b"\r\n"):
-        return 2
-    if buffer.startswith(b"\n"):
-        return 1
-    ends = [i + 2 for i in (buffer.find(b"\n\n"),) if i >= 0]
-    ends += [i + 3 for i in (buffer.find(b"\n\r\n"),) if i >= 0]
-    return min(ends) if ends else -1
 
 
 def fix_header_block(head: bytes) -> bytes:

@@ -29,7 +29,9 @@ PROGRAMS = {
                "scgi-bootmenu CONFIG done MAC                clear MAC's mark\n"
                "scgi-bootmenu CONFIG hosts                   machines seen, and marks\n"
                "scgi-bootmenu CONFIG render --mac MAC [OPTIONS]\n"
-               "                                             print the menu a machine would get",
+               "                                             print the menu a machine would get\n"
+               "scgi-bootmenu [OPTIONS] CONFIG admin [--secret-file PATH] [--remote-user]\n"
+               "                                             serve the admin page and API",
                "Serve per-machine iPXE and PXELINUX boot menus from CONFIG, or manage them.\n"
                "Each subcommand answers --help."),
     "scgi-bootmenu check": ("scgi-bootmenu [--cache PATH] CONFIG check",
@@ -38,6 +40,9 @@ PROGRAMS = {
     NEXT: ("scgi-bootmenu CONFIG next MAC ENTRY [--until-done]", "Make the machine MAC boot ENTRY next."),
     "scgi-bootmenu done": ("scgi-bootmenu CONFIG done MAC", "Clear the mark of the machine MAC."),
     "scgi-bootmenu hosts": ("scgi-bootmenu CONFIG hosts", "List the machines seen, and their marks."),
+    "scgi-bootmenu admin": ("scgi-bootmenu [OPTIONS] CONFIG admin [--secret-file PATH] [--remote-user]",
+                            "Serve the admin page and JSON API, one-shot or resident; the serving options\n"
+                            "go before CONFIG. It needs --secret-file, --remote-user, or both."),
     RENDER: ("scgi-bootmenu CONFIG render --mac MAC [OPTIONS]",
              "Print the menu the machine described by the options would get now."),
     CALL: ("scgi-call [OPTIONS] ADDRESS [URI]\n"

@@ -26,8 +26,9 @@ import stat
 
 from .logsink import program_name
 from .options import ServeOptions, find_listener
-from .protocol import DEFAULT_MAX_HEADER, ProtocolError
-from .reader import DEFAULT_HEADER_TIMEOUT, read_request
+from .protocol import DEFAULT_MAX_HEADER, WHOLE_PATH_HINT, ProtocolError, sends_whole_path, split_mount
+from .protocol import request_path as protocol_request_path
+from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size, read_request
 from .wsgi_input import BodyError, BodyInput
 
 TYPE_CHECKING = False
@@ -52,7 +53,6 @@ TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789"
 # are refused by HTTP parsers downstream.  Horizontal tab is allowed.
 CONTROL_BYTES = bytes(range(9)) + bytes(range(10, 32)) + b"\x7f"
 
-HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 # Request headers nginx copies from the client that duplicate CONTENT_TYPE
 # and CONTENT_LENGTH (PEP 3333 and wsgiref.validate forbid them), and the
@@ -98,7 +98,8 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
     the reader's limits apply to every connection, the rest to resident mode.
     """
     options = ServeOptions() if options is None else options
-    limits = {"max_header": options.max_header, "header_timeout": options.header_timeout}
+    limits = {name: getattr(options, name)
+              for name in ("max_header", "header_timeout", "max_body", "body_timeout", "spool_dir")}
     listener = find_listener(options.listen, stdin)
     if listener is None:
         handle_connection(app, errors, stdin=stdin, stdout=stdout, script_name=script_name,
@@ -115,11 +116,14 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
 
 def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,
                       script_name: str | None = None, max_header: int = DEFAULT_MAX_HEADER,
-                      header_timeout: float = DEFAULT_HEADER_TIMEOUT, run_once: bool = True) -> None:
+                      header_timeout: float = DEFAULT_HEADER_TIMEOUT, run_once: bool = True,
+                      max_body: int | None = None, body_timeout: float = DEFAULT_BODY_TIMEOUT,
+                      spool_dir: str = DEFAULT_SPOOL_DIR) -> None:
     """Serve one SCGI request on ``stdin``/``stdout`` with ``app``; never raises for bad input.
 
     A malformed request gets the parser's status and one log line, and the
-    app is not called.
+    app is not called; nor is it for a body over ``max_body`` (413, refused
+    before a byte of it is read).
     """
     response = Response(stdout, errors)
     try:
@@ -135,15 +139,28 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
         response.log(f"reading the request failed: {error}")
         errors.flush()
         return
-    body = BodyInput(stdin, int(headers.get("CONTENT_LENGTH") or 0))
+    length = int(headers.get("CONTENT_LENGTH") or 0)
+    try:
+        check_body_size(length, max_body)
+    except BodyError as error:
+        from .answer import DISCARD_LIMIT, finish_connection
+
+        response.fail(error.status, str(error))
+        errors.flush()
+        finish_connection(stdin, stdout, min(error.left, DISCARD_LIMIT))
+        return
+    body = response.body = BodyInput(stdin, length, body_timeout, spool_dir)
     try:
         environ = build_environ(headers, body, errors, script_name=script_name, run_once=run_once)
     except ProtocolError as error:
         response.fail(error.status, str(error))
     else:
+        if script_name is None and sends_whole_path(headers):
+            hint_whole_path(response.log)
         response.run(app, environ)
     if not response.client_gone:
         body.drain()
+    body.close()
     errors.flush()
 
 
@@ -186,44 +203,33 @@ def host_name(host: str) -> str:
 def request_path(environ: dict, script_name: str | None = None) -> tuple[str, str]:
     """SCRIPT_NAME and PATH_INFO for a request, as latin-1 str (PEP 3333).
 
-    nginx's scgi_params sends no PATH_INFO.  Without one, the path is
-    DOCUMENT_URI, which nginx has already percent-decoded and normalised
-    (decoding it again would turn "%2520" into a space), or else REQUEST_URI
-    without its query, percent-decoded once.  SCRIPT_NAME (``script_name``
-    when given, else what the server sent) must be a whole-segment prefix of
-    that path and is cut off it; a request outside it gets a 404.
+    With a mount point (``script_name``: --script-name, or run_app's), the
+    path is protocol.request_path's (nginx's DOCUMENT_URI, else REQUEST_URI
+    decoded once and normalised) cut at the mount, whatever the server sent
+    as SCRIPT_NAME and PATH_INFO: Apache sends the whole path as SCRIPT_NAME.
+    Without one, the server's PATH_INFO stands when it sent one; otherwise
+    (nginx's stock scgi_params) the path is cut at the server's SCRIPT_NAME.
+    A request outside the mount gets a 404.
     """
     if script_name is None:
         script_name = environ.get("SCRIPT_NAME", "")
-    script_name = script_name.rstrip("/")
-    path_info = environ.get("PATH_INFO")
-    if path_info is not None:
-        return script_name, path_info
-    path = environ.get("DOCUMENT_URI")
+        path_info = environ.get("PATH_INFO")
+        if path_info is not None:
+            return script_name, path_info
+    path = protocol_request_path(environ)
     if path is None:
-        path = unquote(environ.get("REQUEST_URI", "").partition("?")[0])
-    if not path.startswith(script_name) or path[len(script_name):len(script_name) + 1] not in ("", "/"):
-        raise ProtocolError(404, f"path {path!r} is not under SCRIPT_NAME {script_name!r}")
-    return script_name, path[len(script_name):]
+        path = ""
+    return script_name.rstrip("/"), split_mount(path, script_name)
 
 
-def unquote(text: str) -> str:
-    """Percent-decode a latin-1 str once, bytewise; malformed escapes stay as they are.
+_hinted: list[bool] = []  # whether this process said WHOLE_PATH_HINT already
 
-    urllib.parse.unquote would do, but importing it costs about 6 ms per request.
-    """
-    if "%" not in text:
-        return text
-    pieces = text.encode("latin-1").split(b"%")
-    out = [pieces[0]]
-    for piece in pieces[1:]:
-        if len(piece) >= 2 and piece[0] in HEX_DIGITS and piece[1] in HEX_DIGITS:
-            out.append(bytes((int(piece[:2], 16),)))
-            out.append(piece[2:])
-        else:
-            out.append(b"%")
-            out.append(piece)
-    return b"".join(out).decode("latin-1")
+
+def hint_whole_path(log: "Callable[[str], None]") -> None:
+    """Say once per process that the server's SCRIPT_NAME needs --script-name to be split."""
+    if not _hinted:
+        _hinted.append(True)
+        log(WHOLE_PATH_HINT)
 
 
 def render_head(status: str, headers: list) -> tuple[bytes, int | None]:
@@ -353,6 +359,7 @@ class Response:
         self.client_gone = False
         self.head_only = False  # a HEAD request: headers go out, body bytes do not
         self.overflowed = False  # the app went past Content-Length (logged once)
+        self.body: BodyInput | None = None  # the request body, taken off the wire before we answer
 
     def log(self, message: str) -> None:
         """One line in the log, in the form scgi_inetd.logsink.log_line uses."""
@@ -388,7 +395,7 @@ class Response:
         if not self.headers_sent:
             if not data:
                 return
-            self.headers_sent = True
+            self._begin()
             if len(data) <= 65536:  # one system call for head and a small body
                 self._send(self.head + data)
             else:
@@ -420,12 +427,32 @@ class Response:
         if not self.headers_sent:
             if self.head is None:
                 raise AssertionError("app returned without calling start_response")
-            self.headers_sent = True
+            self._begin()
             self._send(self.head)
 
-    def fail(self, status: int, message: str) -> None:
-        """Answer with an error of our own, when no header has gone out yet; one log line."""
-        self.log(f"{status} {message}")
+    def _begin(self, error: bool = False) -> None:
+        """Before the first response byte: take the request body off the connection.
+
+        nginx sends no more of the request body once the response has begun,
+        so an app that answers first has the rest spooled for it to read on
+        (BodyError, 400/408/503, when that fails: nothing has been sent yet);
+        before an error of ours the body is read and dropped, so that closing
+        leaves nothing unread on the socket, which the kernel would answer
+        with a reset.
+        """
+        if self.body is not None and self.body.on_connection:
+            if error:
+                self.body.drain()
+            else:
+                self.body.spool()
+        self.headers_sent = True
+
+    def fail(self, status: int, message: str, detail: str = "") -> None:
+        """Answer with an error of our own, when no header has gone out yet; one log line.
+
+        ``detail`` (a path, an errno text) goes to the log only.
+        """
+        self.log(f"{status} {message}{' (' + detail + ')' if detail else ''}")
         self._send_error(status, message)
 
     def _send_error(self, status: int, message: str) -> None:
@@ -433,7 +460,7 @@ class Response:
         from .answer import error_response
 
         if not self.headers_sent:
-            self.headers_sent = True
+            self._begin(error=True)
             try:
                 self._send(error_response(status, message))
             except ClientGone:
@@ -458,7 +485,7 @@ class Response:
             if self.headers_sent:
                 self.log(f"response cut off after {self.sent} body bytes: {error}")
             else:
-                self.fail(error.status, str(error))
+                self.fail(error.status, str(error), error.detail)
         except Exception:
             self._app_error()
         finally:

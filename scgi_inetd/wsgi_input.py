@@ -6,50 +6,47 @@ them is ours.  BodyInput reads with os.read, never asks for more than what
 is left of the body, and reports the end with b"" (PEP 3333,
 wsgi.input_terminated).  A client that stops short of CONTENT_LENGTH, or
 stalls, raises BodyError, so the app never mistakes a cut-off upload for a
-complete one.  drain() reads away what the app left unread: a process that
-exits with unread data on a unix socket makes the kernel reset the
-connection, and nginx then reports an error for a request that succeeded.
+complete one.
+
+An app that reads its body before it answers reads straight from the
+socket, with no copy.  One that starts its response first (yields a chunk,
+or returns with its body unread) has the rest of the body spooled before
+the first response byte goes out (spool()), and goes on reading from the
+spool: nginx stops sending the request body once the response has begun
+(reader.spool_body says more), so reading it later would wait forever.
 """
 
 import os
 import select
 import time
 
+from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_SPOOL_DIR, BodyError, body_short, body_stalled,
+                     open_spool, write_spool)
+
+__all__ = ["BodyError", "BodyInput"]
+
 # Bytes asked of the kernel per read: big enough that a 1 GiB upload costs
 # few system calls, small enough that a short read() does not allocate much.
 READ_CHUNK = 65536
-
-# Seconds without a single body byte before the client counts as stalled
-# (nginx's own client_body_timeout defaults to 60 s between two reads; it
-# sends us the body it has already buffered, so a stall here is rare).
-BODY_TIMEOUT = 30.0
 
 # Upper bound, in seconds, on reading away the unread rest of a body once the
 # response is out; a client still sending after that is not waited for.
 DRAIN_TIME = 10.0
 
-
-class BodyError(OSError):
-    """The request body ended before CONTENT_LENGTH bytes, or stalled.
-
-    ``status`` is the HTTP status the gateway answers with if the app lets
-    the error through before sending its headers.
-    """
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class BodyInput:
     """A file-like, read-only view of the request body (PEP 3333 wsgi.input)."""
 
-    def __init__(self, fd: int, length: int, timeout: float = BODY_TIMEOUT) -> None:
+    def __init__(self, fd: int, length: int, timeout: float = DEFAULT_BODY_TIMEOUT,
+                 spool_dir: str = DEFAULT_SPOOL_DIR) -> None:
         self._fd = fd
         self._left = length  # body bytes still unread on the descriptor
         self._buffer = bytearray()  # read from the descriptor, not yet given out
+        self._timeout = timeout
         self._timeout_ms = int(timeout * 1000)
         self._poll: select.poll | None = None
+        self._spool_dir = spool_dir
+        self._spooled = False  # self._fd is our spool file, no longer the connection
+        self._stalled = False  # the client let the body timeout pass: not waited for again
 
     @property
     def unread(self) -> int:
@@ -62,13 +59,47 @@ class BodyInput:
             self._poll = select.poll()
             self._poll.register(self._fd, select.POLLIN)
         if not self._poll.poll(self._timeout_ms):
-            raise BodyError(408, f"request body: no data for {self._timeout_ms / 1000:g} s "
-                                 f"with {self._left} bytes to come")
+            self._stalled = True
+            raise body_stalled(self._left, self._timeout_ms / 1000)
         data = os.read(self._fd, min(size, self._left))
         if not data:
-            raise BodyError(400, f"request body ended {self._left} bytes short of CONTENT_LENGTH")
+            raise body_short(self._left)
         self._left -= len(data)
         return data
+
+    @property
+    def on_connection(self) -> int:
+        """Body bytes still to be read from the connection (0 once spooled or read)."""
+        return 0 if self._spooled else self._left
+
+    def spool(self) -> None:
+        """Take the rest of the body off the connection into a spool file, and read on from there.
+
+        Called before the first response byte goes out; raises BodyError
+        (400, 408, 503) when the body cannot be had, before anything is sent.
+        """
+        if self._spooled or not self._left:
+            return
+        total = self.unread
+        spool = open_spool(total, self._spool_dir)
+        try:
+            write_spool(spool, self._buffer)
+            while self._left:
+                write_spool(spool, self._receive(4 * READ_CHUNK))
+            os.lseek(spool, 0, os.SEEK_SET)
+        except BaseException:
+            os.close(spool)
+            raise
+        self._left = total
+        self._buffer.clear()
+        self._fd, self._poll, self._spooled = spool, None, True
+
+    def close(self) -> None:
+        """Close the spool file, if there is one (a pool worker serves many requests)."""
+        if self._spooled:
+            self._spooled = False
+            self._left = 0
+            os.close(self._fd)
 
     def read(self, size: int | None = -1) -> bytes:
         """Read ``size`` bytes (all that is left when negative or None); b"" at the end."""
@@ -137,10 +168,14 @@ class BodyInput:
         """Read away and discard the unread rest of the body; return how many bytes that was.
 
         Never raises: the response has been sent, and a client that is gone or
-        stalled only shortens the wait.
+        stalled only shortens the wait.  A spooled body is just dropped.
         """
         drained = len(self._buffer)
         self._buffer.clear()
+        if self._spooled or self._stalled:
+            drained += self._left if self._spooled else 0
+            self._left = 0
+            return drained
         deadline = time.monotonic() + time_limit
         try:
             while self._left:

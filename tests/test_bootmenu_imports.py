@@ -9,7 +9,7 @@ import pytest
 
 from scgi_inetd.bootmenu.cli import main
 from tests.bootmenu_helpers import MAC, write_config
-from tests.support import child_env
+from tests.support import EXPENSIVE_MODULES, child_env, one_shot_imports, python_cmd
 
 REQUEST = r"""
 import sys
@@ -26,7 +26,8 @@ print(" ".join(sorted(set(sys.modules) - before)))
 """
 
 NEVER = {"tomllib", "sqlite3", "re", "json", "logging", "urllib.parse", "argparse", "subprocess", "socket",
-         "email", "tempfile", "typing", "datetime", "scgi_inetd.bootmenu.config", "scgi_inetd.bootmenu.cli"}
+         "email", "tempfile", "typing", "datetime", "scgi_inetd.bootmenu.config", "scgi_inetd.bootmenu.cli",
+         "scgi_inetd.bootmenu.admin"}
 
 
 def imported(path, url_path, query="", cookie=""):
@@ -61,3 +62,31 @@ def test_stale_cache_parses_toml(tmp_path):
     modules = imported(path, "/boot.ipxe")
     assert "tomllib" in modules and "scgi_inetd.bootmenu.config" in modules
     assert "tomllib" not in imported(path, "/boot.ipxe")  # the first request wrote the cache
+
+
+# The admin app is one-shot under inetd too: its page costs SQLite (it lists
+# the state; `_sqlite3` brings collections) but none of json, html,
+# http.cookies, hmac or hashlib; the API adds json (which brings re and enum).
+# `__future__` is every bootmenu module's, the menu's too.
+ADMIN_NEVER = EXPENSIVE_MODULES - {"collections", "__future__"} | {"html", "http.cookies", "hmac", "hashlib",
+                                                                    "_hashlib", "secrets", "datetime"}
+JSON_BRINGS = {"json", "re", "enum"}
+
+
+@pytest.mark.parametrize("uri, api", [("/", False), ("/api/hosts", True)])
+def test_admin_request_imports(tmp_path, uri, api):
+    from scgi_inetd.client import build_params
+    from scgi_inetd.protocol import encode_request
+
+    path = write_config(tmp_path)
+    assert main([str(path), "check"]) == 0
+    (tmp_path / "secret").write_text("s")
+    log = tmp_path / "log"
+    argv = python_cmd("scgi-bootmenu", "--stderr", str(log), str(path), "admin", "--secret-file", str(tmp_path / "secret"))
+    request = encode_request(build_params("GET", uri, params={"BOOTMENU_ADMIN_SECRET": "s"}))
+    modules, response = one_shot_imports(argv, request, log)
+    assert response.startswith(b"Status: 200 OK"), response
+    assert "scgi_inetd.bootmenu.admin" in modules and "_sqlite3" in modules
+    assert ("json" in modules) == api
+    allowed = JSON_BRINGS if api else set()
+    assert not modules & (ADMIN_NEVER - allowed), sorted(modules & ADMIN_NEVER)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from scgi_inetd.client import call
-from scgi_inetd.status_fixup import BadResponse, fix_header_block, header_end
+from scgi_inetd.status_fixup import BadResponse, fix_header_block
 
 from .cgi_support import is_gone, log_lines, request, run, run_raw, scgi_run, write_script
 from .support import EXAMPLES, child_env
@@ -36,14 +36,6 @@ def test_fix_header_block(head, fixed):
 def test_invalid_status_is_bad_response(head):
     with pytest.raises(BadResponse):
         fix_header_block(head)
-
-
-@pytest.mark.parametrize("data, end", [
-    (b"A: b\r\n\r\nbody", 8), (b"A: b\n\nbody\n\n", 6), (b"A: b\n\r\nx", 7),
-    (b"\r\nbody", 2), (b"A: b\r\n", -1), (b"", -1),
-])
-def test_header_end(data, end):
-    assert header_end(data) == end
 
 
 def test_no_status_line_without_and_with_fix_status():
@@ -85,12 +77,20 @@ def test_fix_status_passes_a_large_response_through(tmp_path):
 
 
 def test_fix_status_drains_the_unread_body(tmp_path):
-    """The script reads nothing of a 4 MiB body: exec mode resets, --fix-status does not."""
+    """The script reads nothing of a 4 MiB body left on the socket (--stream-body): plain exec
+    resets the connection, --fix-status drains the body and does not."""
     body = b"z" * (4 << 20)
     with pytest.raises(ConnectionError):  # reset, or a broken pipe while still sending
-        run([CGI_BIN / "no-status.sh"], "POST", body=body)
-    response = run(["--fix-status", CGI_BIN / "no-status.sh"], "POST", body=body)
+        run(["--stream-body", CGI_BIN / "no-status.sh"], "POST", body=body)
+    response = run(["--stream-body", "--fix-status", CGI_BIN / "no-status.sh"], "POST", body=body)
     assert response.status == 200 and response.body == b"no Status line here\n"
+
+
+@pytest.mark.parametrize("args", [[], ["--fix-status"]])
+def test_a_spooled_body_the_script_ignores_resets_nothing(args):
+    """By default the body is spooled before the script runs: nothing is left on the socket."""
+    response = run([*args, CGI_BIN / "no-status.sh"], "POST", body=b"z" * (4 << 20))
+    assert response.body == b"no Status line here\n"
 
 
 def test_fix_status_body_still_reaches_script():

@@ -139,6 +139,32 @@ def probe_max_header(front: FrontEnd) -> None:
     assert front.one_shot(["--max-header", "100"], headers=PADDING).status == 413
 
 
+def probe_max_body(front: FrontEnd) -> None:
+    assert front.one_shot([], method="POST", body=b"x" * 100).status != 413
+    assert front.one_shot(["--max-body", "10"], method="POST", body=b"x" * 100).status == 413
+
+
+def probe_body_timeout(front: FrontEnd) -> None:
+    cut_short = encode_request(build_params("POST", front.uri, body=b"x" * 100), b"x" * 100)[:-90]
+    started = time.monotonic()
+    response = call_exec(front.argv(["--body-timeout", "0.3"]), raw=cut_short, env=child_env(), timeout=10)
+    assert response.status == 408 and time.monotonic() - started < 10
+
+
+def probe_spool_dir(front: FrontEnd) -> None:
+    big = b"s" * (2 << 20)  # over the 1 MiB kept in memory
+    assert front.one_shot([], method="POST", body=big).status != 503
+    missing = str(front.tmp_path / "missing")
+    assert front.one_shot(["--spool-dir", missing], method="POST", body=big).status == 503
+
+
+def probe_stream_body(front: FrontEnd) -> None:
+    front.positionals = [str(write_script(front.tmp_path / "stdin.sh",
+                                          "#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\n'\nreadlink /proc/self/fd/0\n"))]
+    assert front.one_shot([]).body == b"/dev/null\n"
+    assert front.one_shot(["--stream-body"]).body.startswith(b"socket:[")
+
+
 def probe_listen(front: FrontEnd) -> None:
     with front.resident([]) as (_, address):  # resident() passes --listen
         assert call(address, uri=front.uri, timeout=20).status == 200

@@ -15,18 +15,12 @@ from scgi_inetd.protocol import (
     netstring_extent,
     parse_request,
     parse_response,
+    request_path,
+    response_header_end,
+    split_mount,
 )
 
-
-def netstring(block: bytes) -> bytes:
-    return b"%d:%s," % (len(block), block)
-
-
-def headers(*pairs: str) -> bytes:
-    return b"".join(p.encode("latin-1") + b"\0" for p in pairs)
-
-
-GOOD = headers("CONTENT_LENGTH", "0", "SCGI", "1")
+from .malformed import GOOD, MALFORMED, headers, netstring
 
 
 def parse_three_ways(data: bytes, max_header: int = 262144):
@@ -84,49 +78,6 @@ def test_values_are_latin1_strings_of_the_raw_bytes():
     environ, _ = parse_request(netstring(block))
     assert environ["HTTP_X"] == "caf\xc3\xa9 \xff"
     assert environ["HTTP_X"].encode("latin-1") == b"caf\xc3\xa9 \xff"
-
-
-# Each row: raw bytes, expected status, a fragment of the message.
-MALFORMED = [
-    (b":", 400, "empty netstring length"),
-    (b"-5:", 400, "illegal netstring length byte b'-'"),
-    (b"+5:", 400, "illegal netstring length byte b'+'"),
-    (b" 5:", 400, "illegal netstring length byte b' '"),
-    (b"5 :", 400, "illegal netstring length byte b' '"),
-    (b"0x10:", 400, "illegal netstring length byte b'x'"),
-    (b"1e3:", 400, "illegal netstring length byte b'e'"),
-    (b"\xd9\xa3:", 400, "illegal netstring length byte"),  # Arabic-Indic digit in UTF-8
-    (b"GET / HTTP/1.1\r\n", 400, "illegal netstring length byte b'G'"),
-    (b"007:", 400, "leading zero"),
-    (b"00", 400, "leading zero"),
-    (b"01:x,", 400, "leading zero"),
-    (b"999999999999:", 413, "longer than 262144"),
-    (b"262145:", 413, "longer than 262144"),
-    (b"9999999", 413, "longer than 262144"),
-    (b"0:,", 400, "does not end with NUL"),
-    (netstring(GOOD)[:-1] + b";", 400, "not ','"),
-    (netstring(b"CONTENT_LENGTH\x000"), 400, "does not end with NUL"),
-    (netstring(b"\x00"), 400, "has no value"),
-    (netstring(headers("CONTENT_LENGTH", "0", "SCGI")), 400, "'SCGI' has no value"),
-    (netstring(headers("SCGI", "1", "CONTENT_LENGTH", "0")), 400, "first header is 'SCGI'"),
-    (netstring(headers("REQUEST_METHOD", "GET")), 400, "not CONTENT_LENGTH"),
-    (netstring(headers("CONTENT_LENGTH", "", "SCGI", "1")), 400, "illegal CONTENT_LENGTH ''"),
-    (netstring(headers("CONTENT_LENGTH", "-1", "SCGI", "1")), 400, "illegal CONTENT_LENGTH '-1'"),
-    (netstring(headers("CONTENT_LENGTH", " 1", "SCGI", "1")), 400, "illegal CONTENT_LENGTH"),
-    (netstring(headers("CONTENT_LENGTH", "1.5", "SCGI", "1")), 400, "illegal CONTENT_LENGTH"),
-    (netstring(headers("CONTENT_LENGTH", "0x10", "SCGI", "1")), 400, "illegal CONTENT_LENGTH"),
-    (netstring(headers("CONTENT_LENGTH", "\xb2", "SCGI", "1")), 400, "illegal CONTENT_LENGTH"),  # superscript two: str.isdigit() says yes
-    (netstring(headers("CONTENT_LENGTH", "9" * 19, "SCGI", "1")), 400, "illegal CONTENT_LENGTH"),
-    (netstring(headers("CONTENT_LENGTH", "0")), 400, "SCGI header missing"),
-    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "2")), 400, "SCGI header is '2'"),
-    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "")), 400, "SCGI header is ''"),
-    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "", "x")), 400, "empty header name"),
-    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "X", "1", "", "")), 400, "empty header name"),
-    (netstring(headers("CONTENT_LENGTH", "0", "CONTENT_LENGTH", "5", "SCGI", "1")), 400, "duplicate header 'CONTENT_LENGTH'"),
-    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "SCGI", "1")), 400, "duplicate header 'SCGI'"),
-    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "REQUEST_METHOD", "GET", "REQUEST_METHOD", "POST")), 400, "duplicate header 'REQUEST_METHOD'"),
-    (netstring(headers("CONTENT_LENGTH", "0", "SCGI", "1", "SCRIPT_FILENAME", "/a", "SCRIPT_FILENAME", "/b")), 400, "duplicate header 'SCRIPT_FILENAME'"),
-]
 
 
 @pytest.mark.parametrize("data, status, fragment", MALFORMED)
@@ -277,3 +228,61 @@ def test_bad_cgi_responses_are_502(data):
     with pytest.raises(ProtocolError) as caught:
         parse_response(data)
     assert caught.value.status == 502
+
+
+@pytest.mark.parametrize("data, end", [
+    (b"A: b\r\n\r\nbody", 8), (b"A: b\n\nbody\n\n", 6), (b"A: b\n\r\nx", 7),
+    (b"\r\nbody", 2), (b"A: b\r\n", -1), (b"", -1),
+])
+def test_response_header_end_is_the_one_rule_for_parse_response_too(data, end):
+    """--fix-status (status_fixup) and parse_response find the header block's end alike."""
+    assert response_header_end(data) == end
+    if end < 0:
+        with pytest.raises(ProtocolError) as caught:
+            parse_response(data)
+        assert caught.value.status == 502
+    else:
+        assert parse_response(data).body == data[end:]
+
+
+@pytest.mark.parametrize("uri, path", [
+    ("/a/b?q=1", "/a/b"),
+    ("/sapp/../sapp/x", "/sapp/x"),          # what curl --path-as-is sends
+    ("/sapp//x", "/sapp/x"),
+    ("/a/./b/", "/a/b/"),
+    ("/a/b/..", "/a/"),
+    ("/x/%2e%2e/y", "/y"),                   # dot segments spelled with escapes count too
+    ("/a%2Fb", "/a/b"),                      # decoded once, as nginx does
+    ("/c%2520d", "/c%20d"),                  # and only once
+    ("/caf%C3%A9", "/caf\u00c3\u00a9"),      # bytes as latin-1 str (PEP 3333)
+    ("/100%", "/100%"),                      # a malformed escape stays
+    ("/", "/"),
+])
+def test_request_path_from_request_uri_is_decoded_once_and_normalised(uri, path):
+    assert request_path({"REQUEST_URI": uri}) == path
+
+
+@pytest.mark.parametrize("uri", ["/..", "/a/../..", "/%2e%2e/etc/passwd", "/a/..%2f..", "*", "a/b"])
+def test_request_path_refuses_a_path_above_the_root(uri):
+    with pytest.raises(ProtocolError) as caught:
+        request_path({"REQUEST_URI": uri})
+    assert caught.value.status == 400
+
+
+def test_request_path_takes_nginx_document_uri_as_sent():
+    assert request_path({"DOCUMENT_URI": "/c%20d", "REQUEST_URI": "/c%2520d"}) == "/c%20d"
+    assert request_path({}) is None
+
+
+@pytest.mark.parametrize("path, mount, rest", [
+    ("/app/x", "/app", "/x"), ("/app", "/app", ""), ("/app/", "/app/", "/"), ("/x", "", "/x"),
+])
+def test_split_mount(path, mount, rest):
+    assert split_mount(path, mount) == rest
+
+
+@pytest.mark.parametrize("path, mount", [("/application", "/app"), ("/other/app", "/app"), ("/", "/app")])
+def test_split_mount_refuses_a_path_outside_with_404(path, mount):
+    with pytest.raises(ProtocolError) as caught:
+        split_mount(path, mount)
+    assert caught.value.status == 404

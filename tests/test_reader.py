@@ -9,9 +9,13 @@ import threading
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from scgi_inetd.protocol import MIN_HEADER_SIZE, ProtocolError, encode_request
+from scgi_inetd.protocol import MIN_HEADER_SIZE, ProtocolError, RequestParser, encode_request
 from scgi_inetd.reader import read_request
+
+from .malformed import MALFORMED
 
 BODY_SIZES = [0, 1, 64 * 1024, 10 * 1024 * 1024]
 
@@ -193,3 +197,43 @@ def test_a_whole_header_costs_two_read_calls_on_a_socket(tmp_path):
     request = encode(NGINX_HEADERS, b"x" * 100)
     assert count_reads(READERS["read_request"], request, str(tmp_path)) == 2
     assert count_reads(READERS["digit at a time"], request, str(tmp_path)) >= 6
+
+
+@pytest.mark.parametrize("kind", ["socket", "pipe"])
+@pytest.mark.parametrize("data, status, fragment", MALFORMED)
+def test_every_malformed_header_is_refused_by_the_reader(kind, data, status, fragment):
+    """The parser's table through read_request on a real descriptor, the sender then closing."""
+    if kind == "socket":
+        ours, theirs = socket.socketpair()
+        write, fd, done = ours.sendall, theirs.fileno(), lambda: ours.shutdown(socket.SHUT_WR)
+        keep = (ours, theirs)
+    else:
+        fd, write_end = os.pipe()
+        write, done = (lambda data: os.write(write_end, data)), (lambda: os.close(write_end))
+        keep = ()
+    try:
+        write(data)
+        done()
+        with pytest.raises(ProtocolError) as caught:
+            read_request(fd, timeout=5)
+        assert (caught.value.status, fragment in str(caught.value)) == (status, True), str(caught.value)
+    finally:
+        for sock in keep:
+            sock.close()
+        if kind == "pipe":
+            os.close(fd)
+
+
+@given(st.binary(max_size=300).map(lambda b: b.replace(b"\0", b".")), st.binary(max_size=64))
+def test_reading_what_the_parser_asks_for_never_passes_the_header(block, body):
+    """RequestParser.needed() is the two-read rule: a reader following it never takes a body byte."""
+    data = encode_request([("X", block.decode("latin-1"))], body)
+    parser = RequestParser()
+    taken, environ = 0, None
+    while environ is None:
+        chunk = data[taken:taken + parser.needed()]
+        assert chunk, "the parser asked for more than the request holds"
+        taken += len(chunk)
+        environ = parser.feed(chunk)
+    assert parser.rest == b"" and parser.needed() == 0
+    assert data[taken:] == body and environ["X"] == block.decode("latin-1")

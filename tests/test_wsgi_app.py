@@ -16,6 +16,7 @@ from wsgiref.validate import validator
 
 import pytest
 
+from scgi_inetd import wsgi
 from tests.wsgi_support import exchange, request_bytes
 
 NOT_OURS = b"NOT OURS"
@@ -67,6 +68,33 @@ def test_transfer_encoding_of_the_http_hop_is_not_passed_on():
     environ = environ_of(params={"HTTP_TRANSFER_ENCODING": "chunked"})
     assert "HTTP_TRANSFER_ENCODING" not in environ
     assert environ["CONTENT_LENGTH"] == "0"
+
+
+APACHE = {"DOCUMENT_URI": "", "SCRIPT_NAME": "/app/sub/x y", "SCRIPT_FILENAME": "proxy:scgi://app/sub/x%20y"}
+
+
+def test_apache_whole_path_script_name_is_split_at_the_mount_point():
+    environ = environ_of("/app/sub/x%20y", params=APACHE, script_name="/app")
+    assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == ("/app", "/sub/x y")
+
+
+def test_apache_without_a_mount_point_is_said_once_per_process():
+    wsgi._hinted.clear()
+    logs = [exchange(validator(environ_app), request_bytes("GET", "/app/sub/x%20y", params=APACHE)).log
+            for _ in range(2)]
+    assert logs[0].count("give --script-name") == 1 and "give --script-name" not in logs[1]
+
+
+@pytest.mark.parametrize("uri, path_info", [("/app/../app/x", "/x"), ("/app//x/./y", "/x/y")])
+def test_path_info_from_request_uri_is_normalised(uri, path_info):
+    environ = environ_of(uri, params={"DOCUMENT_URI": ""}, script_name="/app")
+    assert environ["PATH_INFO"] == path_info
+
+
+def test_a_path_climbing_above_the_root_is_400():
+    result = exchange(environ_app, request_bytes("GET", "/app/../../x", params={"DOCUMENT_URI": ""}),
+                      script_name="/app")
+    assert result.response.status == 400 and "climbs above the root" in result.log
 
 
 def test_run_once_false_in_resident_mode():

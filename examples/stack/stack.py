@@ -302,6 +302,30 @@ http {{
 """
 
 
+def write_admin_access(paths: dict[str, str], user: str, password: str) -> None:
+    """The files the admin location of examples/nginx.conf and inetd.conf.example
+    name: a fresh shared secret, once for nginx (an included `scgi_param`) and
+    once for the app (--secret-file), and an htpasswd file with one user.
+
+    The password is stored as nginx's salted SHA-1 (`{SSHA}`), which needs no
+    htpasswd program; docs/bootmenu.md shows `htpasswd -B` for real use.
+    """
+    import base64
+    import hashlib
+
+    etc = Path(rewrite("/etc/scgi/", paths))
+    etc.mkdir(parents=True, exist_ok=True)
+    secret = os.urandom(24).hex()
+    salt = os.urandom(8)
+    digest = base64.b64encode(hashlib.sha1(password.encode() + salt).digest() + salt).decode()
+    for name, text in (("admin.secret", secret + "\n"),
+                       ("admin-secret.conf", f'scgi_param BOOTMENU_ADMIN_SECRET "{secret}";\n'),
+                       ("admin.htpasswd", f"{user}:{{SSHA}}{digest}\n")):
+        fd = os.open(etc / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w") as file:
+            file.write(text)
+
+
 class Nginx(Server):
     """nginx with a private prefix: `nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'`."""
 

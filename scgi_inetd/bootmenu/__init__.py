@@ -6,7 +6,8 @@ cache or by parsing), `config` (parse and validate the TOML file),
 (hand-parsed query strings and cookies), `template` (`{{name}}` variables),
 `rules` (host rule matching and precedence), `menu` (a machine's resolved
 menu), `ipxe` and `pxelinux` (renderers), `state` (SQLite, mark flags and the
-inventory queue), `app` (the WSGI app), `cli` (the command line).
+inventory queue), `app` (the WSGI app), `admin` (the admin page and JSON
+API, a separate app on a socket of its own), `cli` (the command line).
 
 Nothing is imported here: the request path loads only what it uses.
 """

@@ -2,6 +2,7 @@
 
     scgi-bootmenu [serving options] [--cache PATH] CONFIG            serve (one-shot or resident)
     scgi-bootmenu [--cache PATH] CONFIG check|init|next|done|hosts|render [ARGS]
+    scgi-bootmenu [serving options] CONFIG admin [--secret-file PATH] [--remote-user]
 
 Every option, and the usage `--help` prints, is in the table of
 scgi_inetd.options. Serving imports nothing here but the app and the WSGI
@@ -42,10 +43,12 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _serve(config_path, cache, options)
         command, args = rest[0], rest[1:]
         handler = _COMMANDS.get(command)
-        if handler is None:
+        if handler is None and command != "admin":
             raise UsageError(f"unknown command {command!r}")
         program = f"{BOOTMENU} {command}"
         parsed, positionals = parse_options(program, args, intermixed=True)
+        if handler is None:  # admin serves, like no command: it needs the serving options too
+            return _admin(config_path, cache, options, parsed, positionals)
         return handler(config_path, cache, parsed, positionals, out, err)
     except UsageError as stop:
         return stop.report(program, out, err)
@@ -56,18 +59,24 @@ def _serve(config_path: str, cache: str, options) -> int:
 
     The log is opened first: under inetd fd 2 is the client socket.
     """
-    from ..logsink import open_log
     from ..wsgi import serve_app
 
+    errors = _open_log(options)
+    from .app import make_app
+
+    return serve_app(make_app(config_path, cache), errors, script_name=options.script_name, options=options)
+
+
+def _open_log(options):
+    """The log for serving (--stderr); one that cannot be opened is a usage error."""
+    from ..logsink import open_log
+
     try:
-        errors = open_log(options.stderr)
+        return open_log(options.stderr)
     except OSError as error:
         from ..options import UsageError
 
         raise UsageError(f"--stderr {options.stderr!r}: {error.strerror}") from None
-    from .app import make_app
-
-    return serve_app(make_app(config_path, cache), errors, script_name=options.script_name, options=options)
 
 
 def _load(config_path: str, cache: str | None, err: TextIO):
@@ -85,7 +94,7 @@ def _check(config_path: str, cache: str, options, args: list[str], out: TextIO, 
     """Validate the file (bypassing the cache) and refresh the cache."""
     from ..options import UsageError
     from .config import parse
-    from .loader import ConfigError, _write_cache
+    from .loader import ConfigError, write_cache
 
     if args:
         raise UsageError(f"takes no arguments, not {args[0]!r}")
@@ -102,7 +111,7 @@ def _check(config_path: str, cache: str, options, args: list[str], out: TextIO, 
         err.write(f"{config_path}: {len(exc.errors)} error{'s' if len(exc.errors) > 1 else ''}\n")
         return 1
     if cache:
-        _write_cache(cache, raw, config)
+        write_cache(cache, raw, config)
     out.write(f"{config_path}: ok: {len(config['entries'])} entries, {len(config['rules'])} rules, "
               f"{len(config['files'])} files\n")
     import os
@@ -238,3 +247,34 @@ def _render(config_path: str, cache: str, options, args: list[str], out: TextIO,
 
 
 _COMMANDS = {"check": _check, "init": _init, "next": _next, "done": _done, "hosts": _hosts, "render": _render}
+
+
+def _admin(config_path: str, cache: str, options, admin, args: list[str]) -> int:
+    """Serve the admin app (scgi_inetd.bootmenu.admin), one-shot or resident.
+
+    It needs --secret-file (the secret the admin location sends as
+    BOOTMENU_ADMIN_SECRET), --remote-user (nginx must set REMOTE_USER), or
+    both; without either it would answer anyone who reaches its socket.
+    """
+    from ..options import UsageError
+
+    if args:
+        raise UsageError(f"unexpected {args[0]!r} (serving options go before CONFIG)")
+    if admin.secret_file is None and not admin.remote_user:
+        raise UsageError("needs --secret-file PATH, --remote-user, or both")
+    secret = None
+    if admin.secret_file is not None:
+        try:
+            with open(admin.secret_file, encoding="utf-8") as file:
+                secret = file.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--secret-file {admin.secret_file}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not secret:
+            raise UsageError(f"--secret-file {admin.secret_file} is empty")
+    from ..wsgi import serve_app
+
+    errors = _open_log(options)
+    from .admin import make_admin_app
+
+    app = make_admin_app(config_path, cache, secret=secret, remote_user=admin.remote_user)
+    return serve_app(app, errors, script_name=options.script_name, options=options)

@@ -44,7 +44,7 @@ def load(path: str, cache: str | None = None) -> dict:
 
     config = parse(raw)
     if cache:
-        _write_cache(cache, raw, config)
+        write_cache(cache, raw, config)
     return config
 
 
@@ -95,7 +95,8 @@ def _read_cache(cache: str, raw: bytes) -> dict | None:
     return config
 
 
-def _write_cache(cache: str, raw: bytes, config: dict) -> None:
+def write_cache(cache: str, raw: bytes, config: dict) -> None:
+    """Store ``config`` (parsed from ``raw``) for load(): atomically, silently skipped on error."""
     import marshal
 
     temporary = f"{cache}.{os.getpid()}.tmp"

@@ -260,17 +260,38 @@ class State:
             if not may_have_mark(self.path, mac):
                 _set_flag(self.path, mac)
 
-    def hosts(self) -> list[dict[str, Any]]:
-        """Every machine seen, most recent first, with its pending mark."""
+    def hosts(self, mac: str | None = None) -> list[dict[str, Any]]:
+        """Every machine seen (or only `mac`), most recent first, with its pending mark.
+
+        Each host has the HOST_COLUMNS (None where unknown) and its mark:
+        `mark` ("entry" or "entry (until done)", for people), `mark_entry`,
+        `until_done` and `marked` (when it was set), all None without one.
+        Marked machines never seen come last. The CLI, the admin page and
+        the API all list through here, so they always agree.
+        """
         self.fold_seen()
-        rows = self._read("SELECT " + ", ".join(HOST_COLUMNS) + " FROM hosts ORDER BY seen DESC, mac")
-        marks = dict(self._read(
-            "SELECT mac, entry || CASE until_done WHEN 1 THEN ' (until done)' ELSE '' END FROM marks"))
+        where, parameters = (" WHERE mac = ?", (mac,)) if mac else ("", ())
+        rows = self._read("SELECT " + ", ".join(HOST_COLUMNS) + " FROM hosts" + where + " ORDER BY seen DESC, mac",
+                          parameters)
+        marks = {row[0]: row[1:] for row in self._read(
+            "SELECT mac, entry, until_done, created FROM marks" + where, parameters)}
         out = []
         for row in rows:
-            host = dict(zip(HOST_COLUMNS, row))
-            host["mark"] = marks.pop(host["mac"], None)
-            out.append(host)
+            out.append(_with_mark(dict(zip(HOST_COLUMNS, row)), marks.pop(row[0], None)))
         for mac, mark in sorted(marks.items()):
-            out.append({"mac": mac, "mark": mark, "seen": None})
+            out.append(_with_mark(dict.fromkeys(HOST_COLUMNS, None) | {"mac": mac}, mark))
         return out
+
+    def host(self, mac: str) -> dict[str, Any] | None:
+        """One machine as `hosts()` lists it; None if never seen and not marked."""
+        found = self.hosts(mac)
+        return found[0] if found else None
+
+
+def _with_mark(host: dict[str, Any], mark: tuple | None) -> dict[str, Any]:
+    entry, until_done, created = mark or (None, None, None)
+    host["mark_entry"] = entry
+    host["until_done"] = None if mark is None else bool(until_done)
+    host["marked"] = created
+    host["mark"] = None if mark is None else entry + (" (until done)" if until_done else "")
+    return host

@@ -33,6 +33,10 @@ _spec.loader.exec_module(stack)
 
 HERE = Path(__file__).resolve().parent
 
+# The admin location's user (examples/nginx.conf: /admin/, behind auth_basic).
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = os.urandom(6).hex()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: drives a real nginx and a real super-server")
@@ -136,6 +140,19 @@ head -c "${CONTENT_LENGTH:-0}" > "$body"
 printf 'Status: 200 OK\\r\\nContent-Type: application/octet-stream\\r\\nContent-Length: %s\\r\\n\\r\\n' "${CONTENT_LENGTH:-0}"
 cat "$body"
 """
+# Prints its header, then reads its body: the natural order in a shell script.
+HEADER_FIRST_SUM_SCRIPT = """#!/bin/sh
+printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n'
+head -c "$CONTENT_LENGTH" | sha256sum | cut -d' ' -f1
+"""
+# What the script was told about itself, one variable a line.
+PATHS_SCRIPT = """#!/bin/sh
+printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n'
+printf 'SCRIPT_NAME=%s\\nPATH_INFO=%s\\nQUERY_STRING=%s\\n' "$SCRIPT_NAME" "$PATH_INFO" "$QUERY_STRING"
+"""
+IGNORES_BODY_SCRIPT = """#!/bin/sh
+printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nignored\\n'
+"""
 OUTSIDE_SCRIPT = """#!/bin/sh
 printf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nOUTSIDE-THE-CGI-DIRECTORY\\n'
 """
@@ -169,6 +186,55 @@ EXTRA_LOCATIONS = """
         scgi_pass unix:/run/scgi/fixed.sock;
     }
 
+    # Test only: git through a resident scgi-run (inetd wait).
+    location /git-resident/ {
+        include scgi_params;
+        client_max_body_size 0;
+        fastcgi_split_path_info ^(/git-resident)(/.*)$;
+        scgi_param SCRIPT_NAME $fastcgi_script_name;
+        scgi_param PATH_INFO   $fastcgi_path_info;
+        scgi_pass unix:/run/scgi/git-resident.sock;
+    }
+
+    # Test only: uploads of any size to the CGI directory, one-shot (under a
+    # peak-RSS probe) and resident; a WSGI app that answers before it reads.
+    location ~ ^/upload/(?<up_script>[^/]+)$ {
+        include scgi_params;
+        client_max_body_size 0;
+        scgi_param SCRIPT_FILENAME /srv/scgi/cgi-bin/$up_script;
+        scgi_pass unix:/run/scgi/cgi-rss.sock;
+    }
+    location ~ ^/upload-resident/(?<upr_script>[^/]+)$ {
+        include scgi_params;
+        client_max_body_size 0;
+        scgi_param SCRIPT_FILENAME /srv/scgi/cgi-bin/$upr_script;
+        scgi_pass unix:/run/scgi/cgi-resident.sock;
+    }
+    location ~ ^/upload-fixed/(?<upf_script>[^/]+)$ {
+        include scgi_params;
+        client_max_body_size 0;
+        scgi_param SCRIPT_FILENAME /srv/scgi/cgi-bin/$upf_script;
+        scgi_pass unix:/run/scgi/fixed.sock;
+    }
+    location /bottle {
+        include scgi_params;
+        client_max_body_size 0;
+        fastcgi_split_path_info ^(/bottle)(.*)$;
+        scgi_param SCRIPT_NAME $fastcgi_script_name;
+        scgi_param PATH_INFO   $fastcgi_path_info;
+        scgi_pass unix:/run/scgi/bottle.sock;
+    }
+    location ~ ^/small/(?<small_script>[^/]+)$ {
+        include scgi_params;
+        scgi_param SCRIPT_FILENAME /srv/scgi/cgi-bin/$small_script;
+        scgi_pass unix:/run/scgi/small.sock;
+    }
+    location /answer-first {
+        include scgi_params;
+        client_max_body_size 0;
+        scgi_pass unix:/run/scgi/answer-first.sock;
+    }
+
     # Test only: the examples/systemd units under systemd-socket-activate.
     location /activated {
         include scgi_params;
@@ -197,18 +263,22 @@ def private_paths(root: Path) -> dict[str, str]:
         "/srv/scgi/hello_wsgi.py": str(REPO / "examples/hello_wsgi.py"),
         "/srv/scgi/bootmenu.toml": f"{root}/bootmenu.toml",
         "/srv/netboot": f"{root}/netboot",
+        "/srv/git": f"{root}/git",
+        "/etc/scgi/": f"{root}/etc/",
     }
 
 
 def populate(root: Path, paths: dict[str, str]) -> None:
     for key in ("/run/scgi/", "/run/scgi-activate/", "/var/log/scgi/", "/srv/scgi/cgi-bin/",
-                "/srv/netboot"):
+                "/srv/netboot", "/srv/git"):
         Path(paths[key]).mkdir(parents=True, exist_ok=True)
     cgi_bin = Path(paths["/srv/scgi/cgi-bin/"])
     examples = REPO / "examples/cgi-bin"
     for script in examples.iterdir() if examples.is_dir() else ():
         shutil.copy2(script, cgi_bin / script.name)
-    for name, text in (("nostatus.sh", NO_STATUS_SCRIPT), ("echo-all.sh", ECHO_ALL_SCRIPT)):
+    for name, text in (("nostatus.sh", NO_STATUS_SCRIPT), ("echo-all.sh", ECHO_ALL_SCRIPT),
+                       ("header-first-sum.sh", HEADER_FIRST_SUM_SCRIPT), ("paths.sh", PATHS_SCRIPT),
+                       ("ignores-body.sh", IGNORES_BODY_SCRIPT)):
         (cgi_bin / name).write_text(text)
         (cgi_bin / name).chmod(0o755)
     outside = root / "outside.sh"
@@ -218,6 +288,7 @@ def populate(root: Path, paths: dict[str, str]) -> None:
     (cgi_bin / "subdir").mkdir()
     netboot = Path(paths["/srv/netboot"])
     (netboot / "index.txt").write_text("netboot files\n")
+    stack.write_admin_access(paths, ADMIN_USER, ADMIN_PASSWORD)
     for name, source in (("lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0"),
                          ("ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32")):
         if os.path.exists(source):
@@ -234,6 +305,36 @@ def test_services(paths: dict[str, str]) -> list[stack.Service]:
         stack.Service(stack.rewrite("/run/scgi/fixed.sock", paths),
                       [python, "scgi-run", str(BIN / "scgi-run"), "--fix-status",
                        "--stderr", stack.rewrite("/var/log/scgi/fixed.log", paths), cgi_bin]),
+        stack.Service(stack.rewrite("/run/scgi/git-resident.sock", paths),
+                      [python, "scgi-run", str(REPO / "bin/scgi-run"),
+                       "--env", f"GIT_PROJECT_ROOT={paths['/srv/git']}", "--env", "GIT_HTTP_EXPORT_ALL=1",
+                       "--stderr", stack.rewrite("/var/log/scgi/git-wait.log", paths),
+                       "/usr/lib/git-core/git-http-backend"], wait=True),
+        stack.Service(stack.rewrite("/run/scgi/cgi-rss.sock", paths),
+                      [python, "maxrss", str(HERE / "maxrss.py"), stack.rewrite("/var/log/scgi/rss", paths),
+                       python, str(REPO / "bin/scgi-run"),
+                       "--stderr", stack.rewrite("/var/log/scgi/upload.log", paths), cgi_bin]),
+        stack.Service(stack.rewrite("/run/scgi/cgi-resident.sock", paths),
+                      [python, "scgi-run", str(REPO / "bin/scgi-run"),
+                       "--stderr", stack.rewrite("/var/log/scgi/cgi-wait.log", paths), cgi_bin],
+                      wait=True),
+        stack.Service(stack.rewrite("/run/scgi/answer-first.sock", paths),
+                      [python, "scgi-wsgi", str(REPO / "bin/scgi-wsgi"),
+                       "--stderr", stack.rewrite("/var/log/scgi/answer-first.log", paths),
+                       f"{REPO}/tests/body_apps.py:answer_first"]),
+        stack.Service(stack.rewrite("/run/scgi/bottle.sock", paths),
+                      # argv0 the interpreter's own path: a virtualenv's python (Bottle is
+                      # installed there) finds its site-packages from argv[0].
+                      [python, python, str(REPO / "bin/scgi-wsgi"),
+                       "--stderr", stack.rewrite("/var/log/scgi/bottle.log", paths),
+                       f"{HERE}/bottle_app.py:app"]),
+        stack.Service(stack.rewrite("/run/scgi/facts.sock", paths),
+                      [python, "scgi-wsgi", str(REPO / "bin/scgi-wsgi"),
+                       "--stderr", stack.rewrite("/var/log/scgi/facts.log", paths),
+                       f"{REPO}/tests/wsgi_apps.py:application"]),
+        stack.Service(stack.rewrite("/run/scgi/small.sock", paths),
+                      [python, "scgi-run", str(REPO / "bin/scgi-run"), "--max-body", "1000",
+                       "--stderr", stack.rewrite("/var/log/scgi/small.log", paths), cgi_bin]),
     ]
 
 
