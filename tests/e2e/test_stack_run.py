@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import signal
 import subprocess
 import time
@@ -24,11 +26,11 @@ def test_stack_run_serves_every_url_it_prints_and_stops_on_sigint() -> None:
             line = process.stdout.readline()
             assert line and time.monotonic() < deadline, "".join(lines) or "no output"
             lines.append(line)
-        urls = [word for line in lines for word in line.split() if word.startswith("http://")]
+        urls = [(word, line) for line in lines for word in line.split() if word.startswith("http://")]
         root = Path(lines[0].split(" files under ")[1].strip())
         assert len(urls) >= 8 and root.is_dir()
-        for url in urls:
-            with urllib.request.urlopen(url, timeout=20) as answer:
+        for url, line in urls:
+            with urllib.request.urlopen(as_printed(url, line), timeout=20) as answer:
                 assert answer.status == 200, url
                 assert answer.read(), url
         children = stack_processes(process.pid)
@@ -43,6 +45,16 @@ def test_stack_run_serves_every_url_it_prints_and_stops_on_sigint() -> None:
     assert "stopping" in rest
     assert not root.exists(), "the temporary directory is left behind"
     assert stack.wait_gone(children, 5) == []
+
+
+def as_printed(url: str, line: str) -> urllib.request.Request:
+    """A request for `url`, with the credentials its line gives ("(user NAME, password WORD)"), if any."""
+    found = re.search(r"\(user (\S+), password (\S+)\)", line)
+    request = urllib.request.Request(url)
+    if found:
+        token = base64.b64encode(f"{found[1]}:{found[2]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    return request
 
 
 def stack_processes(pid: int) -> list[int]:
