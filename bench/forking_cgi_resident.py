@@ -23,7 +23,7 @@ def main() -> int:
     config = CgiConfig(directory=directory)
     listen_fd = bind_listener(f"unix:{path}")
     os.chmod(path, 0o666)
-    return serve(listen_fd, lambda: serve_connection(config), max_children=16)
+    return serve(listen_fd, lambda: serve_connection(config))
 
 
 if __name__ == "__main__":

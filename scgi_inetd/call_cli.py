@@ -7,14 +7,14 @@ trickles bytes cannot keep the client waiting past it.
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 import time
 from typing import BinaryIO, Iterator, Sequence
 
 from .client import build_params, connect, exec_stream, receive
-from .protocol import ProtocolError, Response, encode_request, parse_response
+from .options import CALL, ServeOptions, UsageError, parse_options
+from .protocol import ProtocolError, Response, encode_request, parse_response, response_header_end
 
 #: The most response header bytes held while looking for the blank line that ends
 #: them: nginx's scgi_buffer_size is 4 or 8 KiB and it refuses more (502).
@@ -22,35 +22,19 @@ MAX_RESPONSE_HEAD = 65536
 #: Exit status when --timeout passed before the response was complete.
 EXIT_TIMEOUT = 3
 
-USAGE_EXAMPLES = """examples:
-  scgi-call unix:/run/scgi.sock /cgi-bin/hello.sh?name=you
-  scgi-call 127.0.0.1:4000 -X POST --data @form.txt /submit
-  scgi-call --exec 'scgi-wsgi examples/hello_wsgi.py' /hello
 
-exit status: 0 for a 1xx-4xx answer, 1 for 5xx, 2 for a protocol or connection error,
-3 when --timeout passed before the response was complete (what arrived is printed)"""
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="scgi-call", description=__doc__, epilog=USAGE_EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("address", nargs="?", help="unix:PATH or HOST:PORT (omit with --exec)")
-    parser.add_argument("uri", nargs="?", default="/", help="request URI with query string (default /)")
-    parser.add_argument("--exec", dest="command", metavar="COMMAND",
-                        help="spawn COMMAND with the connection on fds 0, 1, 2, as inetd does")
-    parser.add_argument("-X", "--request", dest="method", default=None, help="method (default GET, POST with --data)")
-    parser.add_argument("-H", "--header", action="append", default=[], metavar="'Name: value'")
-    parser.add_argument("--data", metavar="STRING|@FILE|@-", help="request body")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="set or override an SCGI variable (empty VALUE removes it)")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds for the whole exchange, connecting included (default 30)")
-    parser.add_argument("--body-only", action="store_true", help="print only the response body")
-    args = parser.parse_args(argv)
+def parse_args(argv: Sequence[str] | None) -> ServeOptions:
+    """The options (from the table in options.py), with `address` and `uri` from the positional arguments."""
+    args, positionals = parse_options(CALL, sys.argv[1:] if argv is None else argv, intermixed=True)
+    if len(positionals) > 2:
+        raise UsageError(f"unexpected argument {positionals[2]!r}")
+    args.address = positionals[0] if positionals else None
+    args.uri = positionals[1] if len(positionals) > 1 else "/"
     if args.command and args.address and args.uri == "/":
         args.uri, args.address = args.address, None
     if bool(args.command) == bool(args.address):
-        parser.error("give an address or --exec COMMAND, not both")
+        raise UsageError("give an address or --exec COMMAND, not both" if args.command else
+                         "give an address (unix:PATH or HOST:PORT) or --exec COMMAND")
     return args
 
 
@@ -66,8 +50,11 @@ def read_body(spec: str | None) -> bytes:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    deadline = time.monotonic() + args.timeout
+    try:
+        args = parse_args(argv)
+    except UsageError as stop:
+        return stop.report(CALL, sys.stdout, sys.stderr)
+    deadline = time.monotonic() + args.call_timeout
     try:
         headers = []
         for header in args.header:
@@ -92,12 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 chunks.close()
         else:
-            with connect(args.address, args.timeout) as sock:
+            with connect(args.address, args.call_timeout) as sock:
                 sock.sendall(request)
                 response = relay(receive(sock, deadline), out, args.body_only)
     except TimeoutError:
         sys.stdout.flush()
-        print(f"scgi-call: no complete response within {args.timeout:g} s", file=sys.stderr)
+        print(f"scgi-call: no complete response within {args.call_timeout:g} s", file=sys.stderr)
         return EXIT_TIMEOUT
     except (OSError, ValueError, ProtocolError) as error:
         print(f"scgi-call: {error}", file=sys.stderr)
@@ -114,7 +101,7 @@ def relay(chunks: Iterator[bytes], out: BinaryIO, body_only: bool = False) -> Re
     received = b""
     for chunk in chunks:
         received += chunk
-        if b"\r\n\r\n" in received or b"\n\n" in received:
+        if response_header_end(received) >= 0:
             break
         if len(received) > MAX_RESPONSE_HEAD:
             raise ProtocolError(502, f"response header block over {MAX_RESPONSE_HEAD} bytes")

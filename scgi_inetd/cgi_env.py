@@ -57,9 +57,6 @@ REQUEST_VARIABLES = frozenset({
     "REDIRECT_QUERY_STRING", "UNIQUE_ID",
 })
 
-#: The allow-list in force: REQUEST_VARIABLES plus the --pass-var names.
-_allowed = REQUEST_VARIABLES
-
 #: Variables computed from the script that runs (RFC 3875 4.1.5, 4.1.6, 4.1.13).
 SCRIPT_VARIABLES = ("SCRIPT_NAME", "PATH_INFO", "PATH_TRANSLATED", "SCRIPT_FILENAME")
 
@@ -98,27 +95,19 @@ def operator_environ(
     return {_latin1(name): _latin1(value) for name, value in base.items()}
 
 
-def allow_request_variables(names: "tuple[str, ...] | list[str]") -> None:
-    """Let these request variables through too (``--pass-var``), for the rest of the process.
-
-    A process serves one configuration, and the one-shot and resident paths
-    reach build_environ through cgi_exec.script_invocation, which knows
-    nothing of this option: so the list is kept here, set once at start-up.
-    """
-    global _allowed
-    _allowed = REQUEST_VARIABLES | frozenset(names)
-
-
 def is_variable_name(name: str) -> bool:
     """A name made of ASCII letters, digits and '_', not starting with a digit."""
     return name.isascii() and name.isidentifier()
 
 
 def build_environ(
-    request: dict[str, str], script: Script, operator: dict[str, str]
+    request: dict[str, str], script: Script, operator: dict[str, str],
+    allowed: "frozenset[str]" = REQUEST_VARIABLES,
 ) -> dict[str, str]:
-    """Merge the request's allowed variables, the operator's and the script's into one environment."""
-    allowed = _allowed
+    """Merge the request's allowed variables, the operator's and the script's into one environment.
+
+    ``allowed``: REQUEST_VARIABLES, plus the operator's --pass-var names.
+    """
     environ = {}
     dropped = []
     for name, value in request.items():

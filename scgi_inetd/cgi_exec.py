@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # typing costs milliseconds on every one-shot request
 
     Runner = Callable[..., int]
 
-from .cgi_env import Script, build_environ, exec_environ, operator_environ
+from .cgi_env import REQUEST_VARIABLES, Script, build_environ, exec_environ, operator_environ
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError
 from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, BodyError,
                      check_body_size, read_request, spool_body)
@@ -43,7 +43,7 @@ RESET_SIGNALS = tuple(
 class CgiConfig:
     """What one connection needs to know: the script (or directory) and the options."""
 
-    __slots__ = ("resolver", "script", "args", "operator_env", "timeout",
+    __slots__ = ("resolver", "script", "args", "operator_env", "allowed", "timeout",
                  "fix_status", "max_header", "header_timeout",
                  "stream_body", "max_body", "body_timeout", "spool_dir")
 
@@ -54,6 +54,7 @@ class CgiConfig:
         script: str | None = None,
         args: tuple[str, ...] = (),
         operator_env: dict[str, str] | None = None,
+        pass_vars: "tuple[str, ...] | list[str]" = (),
         timeout: float | None = None,
         fix_status: bool = False,
         max_header: int = DEFAULT_MAX_HEADER,
@@ -75,6 +76,7 @@ class CgiConfig:
             self.script = Script(os.path.abspath(script))
         self.args = tuple(args)
         self.operator_env = operator_environ() if operator_env is None else dict(operator_env)
+        self.allowed = REQUEST_VARIABLES | frozenset(pass_vars)
         self.timeout = timeout
         self.fix_status = fix_status
         self.max_header = max_header
@@ -150,7 +152,7 @@ def script_invocation(
     One place for both the one-shot path and the resident loop (cgi_resident).
     """
     argv = [script.path, *config.args]
-    return argv, exec_environ(build_environ(request, script, config.operator_env))
+    return argv, exec_environ(build_environ(request, script, config.operator_env, config.allowed))
 
 
 def exec_script(

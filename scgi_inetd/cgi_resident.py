@@ -44,6 +44,7 @@ import _socket
 from .answer import DISCARD_LIMIT, DRAIN_IDLE, send_error
 from .cgi_exec import RESET_SIGNALS, CgiConfig, content_length, script_invocation
 from .logsink import log_line
+from .options import ServeOptions
 from .process_group import KILL_GRACE, group_alive, signal_group
 from .protocol import ProtocolError, RequestParser
 from .reader import (BodyError, body_short, body_stalled, check_body_size, header_connection_lost,
@@ -93,10 +94,13 @@ class Running:
         self.exited = False  # reaped, but its group may live on (--timeout still watches it)
 
 
-def serve(listen_fd: int, config: CgiConfig, *, max_children: int = 16,
-          idle_timeout: float | None = None, grace: float = 30.0) -> int:
-    """Serve connections on ``listen_fd`` until SIGTERM/SIGINT or ``idle_timeout``; return 0."""
-    return CgiServer(listen_fd, config, max_children, idle_timeout, grace).run()
+def serve(listen_fd: int, config: CgiConfig, options: "ServeOptions | None" = None) -> int:
+    """Serve connections on ``listen_fd`` until SIGTERM/SIGINT or ``options.idle_timeout``; return 0.
+
+    ``options`` (the table's defaults when None) gives max_children, idle_timeout and grace.
+    """
+    options = ServeOptions() if options is None else options
+    return CgiServer(listen_fd, config, options.max_children, options.idle_timeout, options.grace).run()
 
 
 class CgiServer:

@@ -1,7 +1,20 @@
-"""The serving options every front-end shares, parsed without argparse, and the listener they name.
+"""Every command-line option of every program, in one table, parsed without argparse; and the listener.
+
+Modelled on waitress's ``Adjustments``: each option's names, the programs
+that accept it, the attribute it sets, its default, the converter of its
+text, its metavar and its help are one entry (a plain tuple) in ``OPTIONS``.
+The parser, the ``--help`` text (scgi_inetd.usage), the man-page test and
+the defaults the library falls back on all read that table, so adding an
+option is one entry, and an option one program does not support is refused
+by it (exit 2) instead of ignored.
 
 `argparse` imports `re`, `gettext` and more: several milliseconds on every
-request of a one-shot gateway. These few options do not need it.
+request of a one-shot gateway. The help text is put together only when
+``--help`` asks for it, and the table is one constant of plain tuples
+(converters named by spec strings): no class of its own, no function
+objects to build. Each class statement costs a one-shot request about 0.1 M
+instructions (0.3%), which is also why one exception type serves every way
+a command line ends.
 """
 
 import os
@@ -9,40 +22,19 @@ import select
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
-    from typing import Sequence
+    from typing import Any, Callable, Sequence, TextIO
 
+from . import __version__
 from .protocol import DEFAULT_MAX_HEADER
 from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR
 
-__all__ = ["DEFAULT_SOCKET_MODE", "SERVE_OPTIONS", "SERVE_OPTIONS_HELP", "ServeOptions", "UsageError",
-           "find_listener", "listen_first", "parse_serve_options", "take_options", "text_value"]
+__all__ = ["DEFAULT_SOCKET_MODE", "OPTIONS", "ServeOptions", "UsageError", "convert", "find_listener",
+           "listen_first", "options_of", "parse_options", "parse_serve_options"]
 
-SERVE_OPTIONS_HELP = """serving options:
-  --stderr PATH|syslog   where the gateway's and the program's stderr go (default /dev/null)
-  --listen unix:PATH|HOST:PORT
-                         serve resident on this address (also: a listening socket on
-                         fd 0, as inetd `wait` gives, or systemd's LISTEN_FDS); refused
-                         when a server already listens on PATH, a stale socket is replaced
-  --socket-mode MODE     --listen unix: the socket's permissions, octal (default 0660)
-  --socket-owner USER[:GROUP]
-                         --listen unix: the socket's owner and group (needs root)
-  --max-children N       resident: connections served at once (default 16)
-  --idle-timeout SECONDS resident: exit after this long without a connection
-  --grace SECONDS        resident: on SIGTERM, wait this long for running requests (default 30)
-  --requests-per-child N resident: with N > 1, --max-children workers are forked up front
-                         and each serves up to N connections before it is replaced: no
-                         fork per request, but what one request leaves in a worker's
-                         memory (module globals, caches, open files) the next one in
-                         that worker sees. Default 1: a fresh child per connection.
-  --header-timeout SECONDS
-                         refuse a request whose header is not complete in time (default 30)
-  --max-header BYTES     refuse a larger request header (default 262144)
-  --max-body BYTES       refuse (413) a request whose CONTENT_LENGTH is larger, before
-                         reading its body (default: no limit)
-  --body-timeout SECONDS refuse (408) a request body that stalls this long (default 30)
-  --spool-dir DIR        where bodies over 1 MiB are spooled before the program answers,
-                         as unnamed files (default /var/tmp)"""
-
+RUN, WSGI, BOOTMENU, CALL = "scgi-run", "scgi-wsgi", "scgi-bootmenu", "scgi-call"
+SERVERS = (RUN, WSGI, BOOTMENU)
+#: The boot-menu subcommands that take options of their own.
+NEXT, RENDER = "scgi-bootmenu next", "scgi-bootmenu render"
 
 #: Permissions of a --listen unix: socket: the owner and its group (the web
 #: server's, with --socket-owner) may connect, nobody else. Whoever can connect
@@ -51,121 +43,244 @@ DEFAULT_SOCKET_MODE = 0o660
 
 
 class UsageError(Exception):
-    """A command line that cannot be used; the message says why."""
+    """The command line ends the program before it does its work.
+
+    A bad command line: `status` 2 and a one-line message for stderr. Or
+    --help / --version answered: `status` 0 and the text for stdout.
+    """
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def report(self, program: str, out: "TextIO", err: "TextIO") -> int:
+        """Write the message where it belongs (a usage error with a hint to --help); return the exit status."""
+        if self.status == 0:
+            out.write(str(self))
+            return 0
+        command = program.split()[0]
+        sub = program[len(command):].strip()
+        where = f"{command} CONFIG {sub} --help" if sub else f"{command} --help"
+        err.write(f"{command}: {sub + ': ' if sub else ''}{self} (see '{where}')\n")
+        return self.status
+
+
+def convert(spec: str, name: str, value: str) -> "Any":
+    """The value of option `name` given as `value`, read by the table's converter `spec`.
+
+    Specs: "text"; "NAME=VALUE" (a pair); "mode" (octal permissions); "a|b"
+    (one of those words); "int>=N", "float>=N", "float>N" (a number and its
+    bound). Strings, not functions, so that the table is one constant the
+    interpreter loads whole.
+    """
+    if spec == "text":
+        return value
+    if spec == "mode":
+        try:
+            mode = int(value, 8)
+        except ValueError:
+            raise UsageError(f"{name} needs an octal mode such as 0660, not {value!r}") from None
+        if not 0 <= mode <= 0o777:
+            raise UsageError(f"{name} must be at most 0777, not {value!r}")
+        return mode
+    if spec == "NAME=VALUE":
+        key, equals, rest = value.partition("=")
+        if not key or not equals:
+            raise UsageError(f"{name} wants NAME=VALUE, not {value!r}")
+        return key, rest
+    kind, above, bound = spec.partition(">")
+    if not above:
+        if value not in spec.split("|"):
+            raise UsageError(f"{name} is {' or '.join(spec.split('|'))}, not {value!r}")
+        return value
+    try:
+        number = (int if kind == "int" else float)(value)
+    except ValueError:
+        raise UsageError(f"{name} needs a number, not {value!r}") from None
+    inclusive = bound.startswith("=")
+    minimum = float(bound.lstrip("="))
+    if number < minimum or (number == minimum and not inclusive):
+        bound_text = f"{'at least' if inclusive else 'greater than'} {minimum:g}"
+        raise UsageError(f"{name} must be {bound_text}, not {value!r}")
+    return number
+
+
+# The table: (names, programs, attribute, default, converter, metavar, help).
+# The converter is a spec for convert(); None makes a flag (no value; sets
+# True). A default of ()
+# makes an option repeatable (its values collected in a list, in order).
+# Attribute names are unique across the table (ServeOptions() carries every
+# default), and options are listed in the order --help shows them.
+OPTIONS = (
+    ("--stderr", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "stderr", None, "text", "PATH|syslog",
+     "where the gateway's and the program's stderr go (default /dev/null: under inetd fd 2 is the client)"),
+    ("--header-timeout", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "header_timeout", DEFAULT_HEADER_TIMEOUT,
+     "float>0", "SECONDS", "refuse a request whose header is not complete in time (408)"),
+    ("--max-header", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "max_header", DEFAULT_MAX_HEADER,
+     "int>=16", "BYTES", "refuse a larger request header (413)"),
+    ("--max-body", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "max_body", None, "int>=0", "BYTES",
+     "refuse (413) a request whose CONTENT_LENGTH is larger, before reading its body (default: no limit)"),
+    ("--body-timeout", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "body_timeout", DEFAULT_BODY_TIMEOUT,
+     "float>0", "SECONDS", "refuse (408) a request body that stalls this long"),
+    ("--spool-dir", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "spool_dir", DEFAULT_SPOOL_DIR, "text", "DIR",
+     "where bodies over 1 MiB are spooled before the program answers, as unnamed files"),
+    ("--listen", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "listen", None, "text", "unix:PATH|HOST:PORT",
+     "serve resident on this address (also: a listening socket on fd 0, as inetd `wait` gives, "
+     "or systemd's LISTEN_FDS); refused when a server already listens on PATH, a stale socket is replaced"),
+    ("--socket-mode", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "socket_mode", DEFAULT_SOCKET_MODE, "mode",
+     "MODE", "--listen unix: the socket's permissions, octal (default 0660)"),
+    ("--socket-owner", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "socket_owner", None, "text", "USER[:GROUP]",
+     "--listen unix: the socket's owner and group (needs root)"),
+    ("--max-children", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "max_children", 16, "int>=1", "N",
+     "resident: connections served at once"),
+    ("--idle-timeout", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "idle_timeout", None, "float>=0", "SECONDS",
+     "resident: exit after this long without a connection"),
+    ("--grace", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "grace", 30.0, "float>=0", "SECONDS",
+     "resident: on SIGTERM, wait this long for running requests, then end them"),
+    ("--requests-per-child", ("scgi-wsgi", "scgi-bootmenu"), "requests_per_child", 1, "int>=1", "N",
+     "resident: with N > 1, --max-children workers are forked up front and each serves up to N "
+     "connections before it is replaced: no fork per request, but what one request leaves in a "
+     "worker's memory the next one in that worker sees"),
+    ("--env", ("scgi-run",), "env", (), "NAME=VALUE", "NAME=VALUE",
+     "add a variable to the script's environment (repeatable)"),
+    ("--pass-env", ("scgi-run",), "pass_env", (), "text", "NAME",
+     "pass a variable of scgi-run's own environment to the script (repeatable)"),
+    ("--pass-var", ("scgi-run",), "pass_var", (), "text", "NAME",
+     "let the request variable NAME reach the script, past the allow-list (repeatable)"),
+    ("--fix-status", ("scgi-run",), "fix_status", False, None, "",
+     "supervise the script: add a missing Status line"),
+    ("--stream-body", ("scgi-run",), "stream_body", False, None, "",
+     "leave the request body on the connection for the script to read itself (no spooling: the script "
+     "must read all of it before it writes a byte, or nginx stops sending it)"),
+    ("--timeout", ("scgi-run",), "timeout", None, "float>0", "SECONDS",
+     "end the script and its process group after SECONDS"),
+    ("--script-name", ("scgi-wsgi", "scgi-bootmenu"), "script_name", None, "text", "PREFIX",
+     "mount the app under PREFIX (SCRIPT_NAME); requests outside it get 404"),
+    ("--chdir", ("scgi-wsgi",), "chdir", None, "text", "DIR",
+     "change to DIR (and import from it) before loading TARGET"),
+    ("--cache", ("scgi-bootmenu",), "cache", None, "text", "PATH",
+     "the compiled-config cache (default CONFIG.cache; '' for none)"),
+    ("--secret-file", ("scgi-bootmenu admin",), "secret_file", None, "text", "PATH",
+     "refuse requests whose BOOTMENU_ADMIN_SECRET is not this file's text"),
+    ("--remote-user", ("scgi-bootmenu admin",), "remote_user", False, None, "",
+     "refuse requests without a REMOTE_USER (set by the web server)"),
+    ("--until-done", ("scgi-bootmenu next",), "until_done", False, None, "",
+     "keep the mark until the machine fetches /done?mac=MAC, instead of for one boot"),
+    ("--mac", ("scgi-bootmenu render",), "mac", None, "text", "MAC", "the machine's MAC address"),
+    ("--uuid", ("scgi-bootmenu render",), "uuid", None, "text", "UUID", "its SMBIOS UUID"),
+    ("--ip", ("scgi-bootmenu render",), "ip", None, "text", "ADDRESS", "its IPv4 address"),
+    ("--hostname", ("scgi-bootmenu render",), "hostname", None, "text", "NAME", "its host name"),
+    ("--serial", ("scgi-bootmenu render",), "serial", None, "text", "SERIAL", "its serial number"),
+    ("--buildarch", ("scgi-bootmenu render",), "buildarch", None, "text", "ARCH",
+     "iPXE's ${buildarch} (i386, x86_64, arm64)"),
+    ("--platform", ("scgi-bootmenu render",), "platform", None, "text", "PLATFORM",
+     "iPXE's ${platform} (pcbios, efi)"),
+    ("--manufacturer", ("scgi-bootmenu render",), "manufacturer", None, "text", "TEXT", "its SMBIOS manufacturer"),
+    ("--product", ("scgi-bootmenu render",), "product", None, "text", "TEXT", "its SMBIOS product name"),
+    ("--format", ("scgi-bootmenu render",), "format", "ipxe", "ipxe|pxelinux", "ipxe|pxelinux",
+     "the menu language to print"),
+    ("--exec", ("scgi-call",), "command", None, "text", "COMMAND",
+     "spawn COMMAND with the connection on fds 0, 1 and 2, as inetd does"),
+    ("-X --request", ("scgi-call",), "method", None, "text", "METHOD", "method (default GET, POST with --data)"),
+    ("-H --header", ("scgi-call",), "header", (), "text", "'NAME: VALUE'", "add a request header (repeatable)"),
+    ("--data", ("scgi-call",), "data", None, "text", "STRING|@FILE|@-", "the request body"),
+    ("--param", ("scgi-call",), "param", (), "text", "NAME=VALUE",
+     "set or override an SCGI variable; an empty VALUE removes it (repeatable)"),
+    ("--timeout", ("scgi-call",), "call_timeout", 30.0, "float>0", "SECONDS", "give up after SECONDS for the whole exchange, connecting included (exit 3)"),
+    ("--body-only", ("scgi-call",), "body_only", False, None, "", "print only the response body"),
+)
 
 
 class ServeOptions:
-    """Where logs go, how requests are read, and how resident mode behaves."""
+    """The parsed options of one command line: every table default, and what was given.
 
-    __slots__ = ("stderr", "listen", "socket_mode", "socket_owner", "max_children", "idle_timeout",
-                 "grace", "requests_per_child", "header_timeout", "max_header", "max_body",
-                 "body_timeout", "spool_dir")
+    Made without a command line (``ServeOptions()``) it is the set of
+    defaults the library runs with when a caller passes no options.
+    """
 
     def __init__(self) -> None:
-        self.stderr: str | None = None
-        self.listen: str | None = None
-        self.socket_mode = DEFAULT_SOCKET_MODE
-        self.socket_owner: str | None = None
-        self.max_children = 16
-        self.idle_timeout: float | None = None
-        self.grace = 30.0
-        self.requests_per_child = 1
-        self.header_timeout = DEFAULT_HEADER_TIMEOUT
-        self.max_header = DEFAULT_MAX_HEADER
-        self.max_body: int | None = None
-        self.body_timeout = DEFAULT_BODY_TIMEOUT
-        self.spool_dir = DEFAULT_SPOOL_DIR
+        for _, _, attribute, default, *_ in OPTIONS:
+            if default == ():
+                setattr(self, attribute, [])
 
 
-def _number(kind: type, minimum: float):
-    def convert(name: str, text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise UsageError(f"{name} needs a number, not {text!r}") from None
-        if value < minimum:
-            raise UsageError(f"{name} must be at least {minimum}")
-        return value
-    return convert
+for _entry in OPTIONS:
+    setattr(ServeOptions, _entry[2], _entry[3])
+del _entry
 
 
-def _octal_mode(name: str, text: str) -> int:
-    try:
-        mode = int(text, 8)
-    except ValueError:
-        raise UsageError(f"{name} needs an octal mode such as 0660, not {text!r}") from None
-    if not 0 <= mode <= 0o777:
-        raise UsageError(f"{name} must be at most 0777, not {text!r}")
-    return mode
+def options_of(program: str) -> "list[tuple]":
+    """The table's entries `program` accepts, in table order."""
+    return [entry for entry in OPTIONS if program in entry[1]]
 
 
-def text_value(name: str, text: str) -> str:
-    """Converter for an option whose value is any string."""
-    return text
+def parse_options(program: str, argv: "Sequence[str]", options: "ServeOptions | None" = None, *,
+                  intermixed: bool = False) -> "tuple[ServeOptions, list[str]]":
+    """Set `program`'s options from `argv` on `options` (a new ServeOptions by default); return it and the rest.
 
-
-# Option name -> (ServeOptions attribute, converter). A front-end with options of
-# its own subclasses ServeOptions and passes {**SERVE_OPTIONS, **its own} to
-# take_options, so one pass parses both.
-SERVE_OPTIONS = {
-    "--stderr": ("stderr", text_value),
-    "--listen": ("listen", text_value),
-    "--socket-mode": ("socket_mode", _octal_mode),
-    "--socket-owner": ("socket_owner", text_value),
-    "--max-children": ("max_children", _number(int, 1)),
-    "--idle-timeout": ("idle_timeout", _number(float, 0)),
-    "--grace": ("grace", _number(float, 0)),
-    "--requests-per-child": ("requests_per_child", _number(int, 1)),
-    "--header-timeout": ("header_timeout", _number(float, 0.001)),
-    "--max-header": ("max_header", _number(int, 16)),
-    "--max-body": ("max_body", _number(int, 0)),
-    "--body-timeout": ("body_timeout", _number(float, 0.001)),
-    "--spool-dir": ("spool_dir", text_value),
-}
-
-
-def take_options(argv: "Sequence[str]", known: dict, target: object, flags: "Sequence[str]" = ()) -> list[str]:
-    """Move the options named in `known` (name -> (attribute, converter)) onto `target`.
-
-    Options come before positional arguments: scanning stops at the first
-    argument not starting with '-' or after '--'. Options not in `known` or
-    `flags` are kept, in order, for the caller's own parser. A flag in `flags`
-    sets its attribute (dashes to underscores) to True; a repeated option whose
-    attribute holds a list is appended to.
+    Scanning stops at the first argument not starting with '-' (which, with
+    the rest, is returned), or after '--'; with `intermixed` positional
+    arguments are collected and scanning goes on. -h/--help and --version
+    raise UsageError with status 0 and the text to print; an option
+    `program` does not accept, a missing or a bad value, with status 2.
     """
-    rest: list[str] = []
+    options = ServeOptions() if options is None else options
+    positionals: list[str] = []
     args = list(argv)
     index = 0
     while index < len(args):
         arg = args[index]
-        if arg == "--" or not arg.startswith("-") or arg == "-":
-            rest.extend(args[index:])
-            break
-        name, equals, value = arg.partition("=")
-        if name in flags and not equals:
-            setattr(target, name[2:].replace("-", "_"), True)
-        elif name in known:
-            if not equals:
-                index += 1
-                if index == len(args):
-                    raise UsageError(f"{name} needs a value")
-                value = args[index]
-            attribute, convert = known[name]
-            current = getattr(target, attribute)
-            if isinstance(current, list):
-                current.append(convert(name, value))
-            else:
-                setattr(target, attribute, convert(name, value))
-        else:
-            rest.append(arg)
         index += 1
-    return rest
+        if arg == "--":
+            positionals.extend(args[index:])
+            break
+        if not arg.startswith("-") or arg == "-":
+            if not intermixed:
+                positionals.extend(args[index - 1:])
+                break
+            positionals.append(arg)
+            continue
+        if arg in ("-h", "--help"):
+            from .usage import help_text  # only now: the help is not paid for by a request
+
+            raise UsageError(help_text(program), 0)
+        if arg == "--version":
+            raise UsageError(f"{program.split()[0]} {__version__}\n", 0)
+        name, equals, value = arg.partition("=")
+        _, _, attribute, default, spec, *_ = _lookup(program, name)
+        if spec is None:
+            if equals:
+                raise UsageError(f"{name} takes no value")
+            setattr(options, attribute, True)
+            continue
+        if not equals:
+            if index == len(args):
+                raise UsageError(f"{name} needs a value")
+            value = args[index]
+            index += 1
+        converted = convert(spec, name, value)
+        if default == ():
+            converted = [*getattr(options, attribute), converted]
+        setattr(options, attribute, converted)
+    return options, positionals
 
 
-def parse_serve_options(argv: "Sequence[str]") -> tuple[ServeOptions, list[str]]:
-    """Pull the shared serving options out of `argv`; return them and the rest."""
-    options = ServeOptions()
-    return options, take_options(argv, SERVE_OPTIONS, options)
+def _lookup(program: str, name: str) -> tuple:
+    """The entry for option `name` of `program`; a UsageError saying why there is none."""
+    other = None
+    for entry in OPTIONS:
+        if name in entry[0].split():
+            if program in entry[1]:
+                return entry
+            other = entry
+    if other is not None:
+        raise UsageError(f"{name} is not an option of {program}")
+    raise UsageError(f"unknown option {name!r}")
+
+
+def parse_serve_options(argv: "Sequence[str]", program: str = WSGI) -> "tuple[ServeOptions, list[str]]":
+    """The options of `program` at the front of `argv`, and the rest."""
+    return parse_options(program, argv)
 
 
 def find_listener(listen: str | None, stdin: int = 0, *, mode: int = DEFAULT_SOCKET_MODE,

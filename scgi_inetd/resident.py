@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # imported inside the functions of the resident loop, which pay them once.
 
 from .logsink import log_line
-from .options import DEFAULT_SOCKET_MODE
+from .options import DEFAULT_SOCKET_MODE, ServeOptions
 
 __all__ = ["bind_listener", "listener_from_environment", "serve"]
 
@@ -157,15 +157,20 @@ def socket_owner_ids(owner: str | None) -> tuple[int, int]:
     return uid, gid
 
 
-def serve(listen_fd: int, handle: Callable[[], None], *, max_children: int = 16,
-          idle_timeout: float | None = None, grace: float = 30.0, requests_per_child: int = 1) -> int:
-    """Serve connections on `listen_fd` until SIGTERM/SIGINT or `idle_timeout`; return 0.
+def serve(listen_fd: int, handle: Callable[[], None], options: ServeOptions | None = None) -> int:
+    """Serve connections on `listen_fd` until SIGTERM/SIGINT or `options.idle_timeout`; return 0.
 
-    `requests_per_child` 1 forks a child per connection; more runs a pool of
-    `max_children` workers that each serve that many connections.
+    `options` (the table's defaults when None) gives max_children,
+    idle_timeout, grace and requests_per_child: 1 forks a child per
+    connection; more runs a pool of `max_children` workers that each serve
+    that many connections.
     """
     import signal
     import socket
+
+    options = ServeOptions() if options is None else options
+    max_children, grace = options.max_children, options.grace
+    idle_timeout, requests_per_child = options.idle_timeout, options.requests_per_child
 
     listener = socket.socket(fileno=listen_fd)
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -239,7 +244,7 @@ def _spawn(connection: socket.socket, handle: Callable[[], None], listener: sock
     """Fork a child that serves `connection` on fds 0 and 1 with the one-shot path."""
     import signal
 
-    pid = os.fork()
+    pid, unblock = _fork()
     if pid:
         connection.close()
         return pid
@@ -248,6 +253,7 @@ def _spawn(connection: socket.socket, handle: Callable[[], None], listener: sock
         signal.set_wakeup_fd(-1)
         for sig in handlers:
             signal.signal(sig, signal.SIG_DFL)
+        unblock()
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         listener.close()
         for fd in wake:
@@ -262,6 +268,31 @@ def _spawn(connection: socket.socket, handle: Callable[[], None], listener: sock
         log_line(f"connection handler failed: {error!r}")
     finally:
         os._exit(status)
+
+
+def _fork() -> tuple[int, Callable[[], None]]:
+    """os.fork() with SIGTERM and SIGINT blocked in the child until it calls the function returned.
+
+    Until a child has set its own handlers it has the loop's, which only
+    note the signal in the loop's `stopping` list (the child's copy of it):
+    a SIGTERM arriving then would be lost and the child would serve on. The
+    blocked signal waits instead. The parent's mask is restored at once.
+    """
+    import signal
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGTERM, signal.SIGINT))
+
+    def unblock() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    try:
+        pid = os.fork()
+    except BaseException:
+        unblock()
+        raise
+    if pid:
+        unblock()
+    return pid, unblock
 
 
 # A pool worker's slot on the activity board while it serves a connection;
@@ -343,23 +374,13 @@ def _serve_pool(loop: _Loop, requests: int, workers: int, grace: float) -> None:
 
 
 def _fork_worker(loop: _Loop, requests: int, activity: memoryview, slot: int) -> int:
-    """Fork a worker that accepts and serves up to `requests` connections, then exits.
-
-    SIGTERM stays blocked from before the fork until the worker has its own
-    handler: in between, the loop's handler (inherited) would take a SIGTERM
-    meant to stop the worker and drop it, and the worker would block in
-    accept() until the loop's grace ran out.
-    """
-    import signal
-
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    pid = os.fork()
+    """Fork a worker that accepts and serves up to `requests` connections, then exits."""
+    pid, unblock = _fork()
     if pid:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         return pid
     status = 1
     try:
-        _work(loop, requests, activity, slot)
+        _work(loop, requests, activity, slot, unblock)
         status = 0
     except BaseException as error:  # the worker must never return into the loop
         log_line(f"connection handler failed: {error!r}")
@@ -367,7 +388,7 @@ def _fork_worker(loop: _Loop, requests: int, activity: memoryview, slot: int) ->
         os._exit(status)
 
 
-def _work(loop: _Loop, requests: int, activity: memoryview, slot: int) -> None:
+def _work(loop: _Loop, requests: int, activity: memoryview, slot: int, unblock: Callable[[], None]) -> None:
     """A pool worker's life: serve connection after connection on fds 0 and 1.
 
     Between connections fds 0 and 1 are /dev/null, so the one just served
@@ -400,7 +421,7 @@ def _work(loop: _Loop, requests: int, activity: memoryview, slot: int) -> None:
     served = 0
     try:
         signal.signal(signal.SIGTERM, stop)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked by _fork_worker
+        unblock()  # a SIGTERM sent since the fork arrives now, to `stop`
         while served < requests and not stopped:
             try:
                 fd, _ = accept()

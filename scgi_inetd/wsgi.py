@@ -25,17 +25,15 @@ import os
 import stat
 
 from .logsink import program_name, quote_names
-from .options import DEFAULT_SOCKET_MODE, find_listener, listen_first
-from .protocol import WHOLE_PATH_HINT, ProtocolError, sends_whole_path, split_mount
+from .options import ServeOptions, find_listener, listen_first
+from .protocol import DEFAULT_MAX_HEADER, WHOLE_PATH_HINT, ProtocolError, sends_whole_path, split_mount
 from .protocol import request_path as protocol_request_path
-from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size, read_request
+from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size, read_request
 from .wsgi_input import BodyError, BodyInput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
     from typing import Any, BinaryIO, Callable, Iterable, Iterator, NoReturn, TextIO
-
-    from .options import ServeOptions
 
     WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -126,13 +124,15 @@ def listen_and_log(options: "ServeOptions", program: str) -> "tuple[int, TextIO]
 
 def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,
               script_name: str | None = None, options: "ServeOptions | None" = None) -> int:
-    """Like run_app, with the log already opened (a CLI opens it before importing the app)."""
+    """Like run_app, with the log already opened (a CLI opens it before importing the app).
+
+    ``options`` (the defaults of options.OPTIONS when None) is passed whole:
+    the reader's limits apply to every connection, the rest to resident mode.
+    """
+    options = ServeOptions() if options is None else options
     limits = {name: getattr(options, name)
-              for name in ("header_timeout", "max_body", "body_timeout", "spool_dir")
-              if getattr(options, name, None) is not None}
-    listener = find_listener(getattr(options, "listen", None), stdin,
-                             mode=getattr(options, "socket_mode", DEFAULT_SOCKET_MODE),
-                             owner=getattr(options, "socket_owner", None))
+              for name in ("max_header", "header_timeout", "max_body", "body_timeout", "spool_dir")}
+    listener = find_listener(options.listen, stdin, mode=options.socket_mode, owner=options.socket_owner)
     if listener is None:
         handle_connection(app, errors, stdin=stdin, stdout=stdout, script_name=script_name,
                           run_once=True, **limits)
@@ -143,16 +143,13 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
         handle_connection(app, errors, stdin=0, stdout=1, script_name=script_name,
                           run_once=False, **limits)
 
-    settings = {name: getattr(options, name)
-                for name in ("max_children", "idle_timeout", "grace", "requests_per_child")
-                if getattr(options, name, None) is not None}
-    return serve(listener, handle, **settings)
+    return serve(listener, handle, options)
 
 
 def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int = 1,
-                      script_name: str | None = None, header_timeout: float | None = None,
-                      run_once: bool = True, max_body: int | None = None,
-                      body_timeout: float = DEFAULT_BODY_TIMEOUT,
+                      script_name: str | None = None, max_header: int = DEFAULT_MAX_HEADER,
+                      header_timeout: float = DEFAULT_HEADER_TIMEOUT, run_once: bool = True,
+                      max_body: int | None = None, body_timeout: float = DEFAULT_BODY_TIMEOUT,
                       spool_dir: str = DEFAULT_SPOOL_DIR) -> None:
     """Serve one SCGI request on ``stdin``/``stdout`` with ``app``; never raises for bad input.
 
@@ -162,10 +159,7 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     """
     response = Response(stdout, errors)
     try:
-        if header_timeout is None:
-            headers = read_request(stdin)
-        else:
-            headers = read_request(stdin, timeout=header_timeout)
+        headers = read_request(stdin, max_header=max_header, timeout=header_timeout)
     except ProtocolError as error:
         response.fail(error.status, str(error))
         errors.flush()

@@ -12,71 +12,23 @@ answered (500) in one-shot mode, so nginx does not wait for a timeout.
 import os
 import sys
 
-from .options import SERVE_OPTIONS, SERVE_OPTIONS_HELP, ServeOptions, UsageError, take_options, text_value
+from .options import WSGI, ServeOptions, UsageError, parse_options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
     from typing import Any, Sequence
 
-USAGE = f"""usage: scgi-wsgi [options] TARGET [options]
-
-Serve the WSGI app TARGET on the SCGI connection on fds 0/1 (inetd nowait),
-or on a listening socket (inetd wait, systemd Accept=no, --listen).
-
-TARGET: package.module:callable or path/to/file.py:callable
-        (callable defaults to `application`, then `app`)
-
-options:
-  --script-name PREFIX   mount the app under PREFIX (SCRIPT_NAME); requests
-                         outside it get 404
-  --chdir DIR            change to DIR (and import from it) before loading TARGET
-  -h, --help             show this help
-{SERVE_OPTIONS_HELP}
-"""
-
 DEFAULT_CALLABLES = ("application", "app")
 
 
-class WsgiOptions(ServeOptions):
-    """The shared serving options and scgi-wsgi's options."""
-
-    __slots__ = ("script_name", "chdir", "help")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.script_name: str | None = None
-        self.chdir: str | None = None
-        self.help = False
-
-
-_OPTIONS = {**SERVE_OPTIONS, "--script-name": ("script_name", text_value), "--chdir": ("chdir", text_value)}
-_FLAGS = ("--help",)
-
-
-def parse_args(argv: "Sequence[str]") -> tuple[WsgiOptions, str | None]:
-    """TARGET first then options (inetd.conf style), or options then TARGET.
-
-    Returns the options and TARGET, which is None for --help.
-    """
-    options = WsgiOptions()
-    args = ["--help" if arg == "-h" else arg for arg in argv]
-    target = None
-    if args and not args[0].startswith("-"):
-        target, args = args[0], args[1:]
-    rest = take_options(args, _OPTIONS, options, _FLAGS)
-    if options.help:
-        return options, None
-    if rest and rest[0] == "--":
-        rest = rest[1:]
-    if rest and rest[0].startswith("-"):
-        raise UsageError(f"unknown option {rest[0]!r}")
-    if target is None and rest:
-        target, rest = rest[0], rest[1:]
-    if rest:
-        raise UsageError(f"unexpected argument {rest[0]!r}")
-    if target is None:
+def parse_args(argv: "Sequence[str]") -> tuple[ServeOptions, str]:
+    """The options (from the table in options.py) and TARGET, which may come first (inetd.conf style) or last."""
+    options, positionals = parse_options(WSGI, argv, intermixed=True)
+    if not positionals:
         raise UsageError("missing TARGET")
-    return options, target
+    if len(positionals) > 1:
+        raise UsageError(f"unexpected argument {positionals[1]!r}")
+    return options, positionals[0]
 
 
 def load_app(target: str) -> "Any":
@@ -145,15 +97,11 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     """Run scgi-wsgi; returns the exit status (2 for a bad command line)."""
     try:
         options, target = parse_args(sys.argv[1:] if argv is None else argv)
-    except UsageError as error:
-        sys.stderr.write(f"scgi-wsgi: {error}\n{USAGE}")
-        return 2
-    if target is None:
-        sys.stdout.write(USAGE)
-        return 0
+    except UsageError as stop:
+        return stop.report(WSGI, sys.stdout, sys.stderr)
     from .wsgi import handle_connection, listen_and_log, serve_app
 
-    started = listen_and_log(options, "scgi-wsgi")
+    started = listen_and_log(options, WSGI)
     if isinstance(started, int):
         return started
     listen_fd, errors = started
@@ -170,7 +118,7 @@ def main(argv: "Sequence[str] | None" = None) -> int:
         errors.write(f"scgi-wsgi[{os.getpid()}]: cannot load {target}:\n{traceback.format_exc()}")
         if not _resident(listen_fd):
             handle_connection(_failed_app, errors, script_name=options.script_name,
-                              header_timeout=options.header_timeout)
+                              max_header=options.max_header, header_timeout=options.header_timeout)
         errors.flush()
         return 1
     return serve_app(app, errors, stdin=listen_fd, script_name=options.script_name, options=options)

@@ -1,20 +1,48 @@
 """What the tests share: where the repository is, and how to start its programs.
 
-Child processes import the package from this checkout (PYTHONPATH), so a test
-run exercises the tree under test whether or not the package is installed.
+By default the tests exercise this checkout: child processes import the
+package from it (PYTHONPATH) and the programs are its bin/ scripts, whether
+or not the package is installed. With SCGI_INETD_TEST_INSTALLED=1 they
+exercise what is installed in the running interpreter's environment instead
+(the package in site-packages, the scripts and man pages pip put beside
+it): .ci/run does that with the built wheel, so a file the wheel lacks
+fails the suite. The examples, benchmarks and test data are still read from
+this tree.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Mapping
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = REPO / "bin"
 EXAMPLES = REPO / "examples"
 PYTHON = sys.executable
+#: Test the installed package and programs, not the checkout's.
+INSTALLED = os.environ.get("SCGI_INETD_TEST_INSTALLED") == "1"
+BIN = Path(sysconfig.get_path("scripts")) if INSTALLED else REPO / "bin"
+MAN = Path(sys.prefix) / "share" / "man" / "man1" if INSTALLED else REPO / "man"
+
+
+def use_installed_package() -> None:
+    """Import scgi_inetd from site-packages before any test module can import the checkout's.
+
+    pytest puts the repository first on sys.path to import the tests
+    package; once scgi_inetd is in sys.modules, every submodule comes from
+    the installed copy whatever sys.path holds.
+    """
+    checkout = [entry for entry in sys.path if Path(entry or ".").resolve() == REPO]
+    for entry in checkout:
+        sys.path.remove(entry)
+    try:
+        import scgi_inetd
+    finally:
+        sys.path[:0] = checkout
+    if Path(scgi_inetd.__file__).resolve().parent == REPO / "scgi_inetd":
+        raise RuntimeError(f"SCGI_INETD_TEST_INSTALLED=1 but scgi_inetd comes from the checkout: {scgi_inetd.__file__}")
 
 
 def python_cmd(program: str, *args: str) -> list[str]:
@@ -24,9 +52,15 @@ def python_cmd(program: str, *args: str) -> list[str]:
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child that must import scgi_inetd from this checkout."""
+    """The environment for a child that must import the scgi_inetd under test (the checkout's, or the installed one).
+
+    Installed, the virtualenv's site-packages is named too: inetd starts
+    `python` with argv[0] set to the program's name, and an interpreter
+    that cannot find its own path does not find its virtualenv either.
+    """
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    first = sysconfig.get_path("purelib") if INSTALLED else str(REPO)
+    env["PYTHONPATH"] = first + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update(extra or {})
     return env
 

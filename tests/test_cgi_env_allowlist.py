@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from scgi_inetd.cgi_env import Script, build_environ
+from scgi_inetd.cgi_exec import CgiConfig
 from scgi_inetd.protocol import parse_response
 
 from .cgi_support import PYTHON, log_lines, request, run_raw, write_script
@@ -115,8 +116,6 @@ def test_pass_var_takes_only_variable_names(name, capsys):
 
 
 def test_allow_list_in_build_environ(monkeypatch):
-    from scgi_inetd.cgi_env import allow_request_variables
-
     logged = []
     monkeypatch.setattr("scgi_inetd.cgi_env.log_line", logged.append)
     request_vars = {"REQUEST_METHOD": "GET", "HTTP_X_OK": "1", "HTTP_X%%": "2", "LD_PRELOAD": "3",
@@ -126,11 +125,8 @@ def test_allow_list_in_build_environ(monkeypatch):
     assert not environ.keys() & {"HTTP_X%%", "LD_PRELOAD", "REMOTE_USER", "SCGI", "HTTP_PROXY"}
     assert logged == ["dropped request variables not on the allow-list: 'HTTP_X%%', 'LD_PRELOAD', "
                       "'REMOTE_USER'"]
-    try:
-        allow_request_variables(["REMOTE_USER"])
-        assert build_environ(request_vars, Script("/d/a.sh"), {})["REMOTE_USER"] == "4"
-    finally:
-        allow_request_variables([])
+    allowed = CgiConfig(script="/bin/true", pass_vars=["REMOTE_USER"]).allowed
+    assert build_environ(request_vars, Script("/d/a.sh"), {}, allowed)["REMOTE_USER"] == "4"
 
 
 def test_an_nginx_request_logs_nothing(monkeypatch):

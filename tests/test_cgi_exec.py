@@ -134,9 +134,10 @@ def test_signals_are_default_in_the_script(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     ([], "name a directory"),
-    (["--timeout", "0", "x"], "must be positive"),
+    (["--timeout", "0", "x"], "--timeout must be greater than 0"),
     (["--env", "NOEQUALS", "x"], "NAME=VALUE"),
-    (["--bogus", "x"], "unknown option"),
+    (["--bogus", "x"], "unknown option '--bogus'"),
+    (["--requests-per-child", "5", "x"], "--requests-per-child is not an option of scgi-run"),
     (["/nonexistent/dir/"], "not a directory"),
     (["/nonexistent/script"], "no such script"),
     (["--max-children", "many", "x"], "needs a number"),
@@ -144,7 +145,7 @@ def test_signals_are_default_in_the_script(tmp_path):
 def test_cli_refuses(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert message in err and "usage: scgi-run" in err
+    assert message in err and err.endswith(" (see 'scgi-run --help')\n") and err.count("\n") == 1
 
 
 def test_cli_options_before_positionals():

@@ -1,18 +1,12 @@
 """`scgi-bootmenu`: serve the boot menu, or check, mark, list and render.
 
     scgi-bootmenu [serving options] [--cache PATH] CONFIG            serve (one-shot or resident)
-    scgi-bootmenu [--cache PATH] CONFIG check                        validate; exit 1 on errors
-    scgi-bootmenu CONFIG init                                        create the state database
-    scgi-bootmenu CONFIG next MAC ENTRY [--until-done]               mark MAC's next boot
-    scgi-bootmenu CONFIG done MAC                                    clear MAC's mark
-    scgi-bootmenu CONFIG hosts                                       machines seen, and marks
+    scgi-bootmenu [--cache PATH] CONFIG check|init|next|done|hosts|render [ARGS]
     scgi-bootmenu [serving options] CONFIG admin [--secret-file PATH] [--remote-user]
-                                                                     serve the admin page and API
-    scgi-bootmenu CONFIG render --mac MAC [--uuid U] [--ip A] [--hostname H]
-                  [--serial S] [--buildarch B] [--platform P] [--format ipxe|pxelinux]
 
-Serving imports nothing here but the app and the WSGI front-end; no argparse
-(import cost: an interpreter starts for every request).
+Every option, and the usage `--help` prints, is in the table of
+scgi_inetd.options. Serving imports nothing here but the app and the WSGI
+front-end; no argparse (import cost: an interpreter starts for every request).
 """
 
 from __future__ import annotations
@@ -22,72 +16,42 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds of import per request
     from typing import Sequence, TextIO
 
-USAGE = __doc__.split("\n\n")[1]
-
-
-def _options():
-    """The serving options plus --cache and --script-name (built lazily: the
-    options module is small, but only serving and the CLI need it)."""
-    from ..options import SERVE_OPTIONS, ServeOptions
-
-    class BootMenuOptions(ServeOptions):
-        __slots__ = ("cache", "script_name")
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.cache: str | None = None
-            self.script_name: str | None = None
-
-    def text(name: str, value: str) -> str:
-        return value
-
-    known = {**SERVE_OPTIONS, "--cache": ("cache", text), "--script-name": ("script_name", text)}
-    return BootMenuOptions(), known
-
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the command line; the exit status (0 ok, 1 errors found, 2 usage).
 
     Options come before CONFIG, or right after it when serving (inetd.conf
-    style: `scgi-bootmenu CONFIG --stderr syslog`).
+    style: `scgi-bootmenu CONFIG --stderr syslog`); a subcommand's own
+    options (from the table in scgi_inetd.options) follow it.
     """
-    from ..options import SERVE_OPTIONS_HELP, UsageError, take_options
+    from ..options import BOOTMENU, UsageError, parse_options
 
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-h", "--help"):
-        out.write(f"usage:\n{USAGE}\n{_OPTIONS_HELP}{SERVE_OPTIONS_HELP}\n")
-        return 0
+    program = BOOTMENU
     try:
-        options, known = _options()
-        rest = take_options(argv, known, options)
-        if not rest or rest[0].startswith("-"):
-            raise UsageError(f"unknown option {rest[0]!r}" if rest else "CONFIG is missing")
+        options, rest = parse_options(program, sys.argv[1:] if argv is None else argv)
+        if not rest:
+            raise UsageError("CONFIG is missing")
         config_path, rest = rest[0], rest[1:]
         if rest and rest[0].startswith("-"):
-            rest = take_options(rest, known, options)
+            options, rest = parse_options(program, rest, options)
             if rest:
                 raise UsageError(f"unexpected {rest[0]!r}")
         cache = config_path + ".cache" if options.cache is None else options.cache
         if not rest:
             return _serve(config_path, cache, options)
         command, args = rest[0], rest[1:]
-        if command == "admin":  # serves, like no command: it needs the serving options
-            return _admin(config_path, cache, args, options, out)
         handler = _COMMANDS.get(command)
-        if handler is None:
+        if handler is None and command != "admin":
             raise UsageError(f"unknown command {command!r}")
-        return handler(config_path, cache, args, out, err)
-    except UsageError as exc:
-        err.write(f"scgi-bootmenu: {exc}\nusage:\n{USAGE}\n")
-        return 2
-
-
-_OPTIONS_HELP = """options:
-  --cache PATH           the compiled-config cache (default CONFIG.cache; '' for none)
-  --script-name PREFIX   mount the app under PREFIX (SCRIPT_NAME)
-"""
+        program = f"{BOOTMENU} {command}"
+        parsed, positionals = parse_options(program, args, intermixed=True)
+        if handler is None:  # admin serves, like no command: it needs the serving options too
+            return _admin(config_path, cache, options, parsed, positionals)
+        return handler(config_path, cache, parsed, positionals, out, err)
+    except UsageError as stop:
+        return stop.report(program, out, err)
 
 
 def _serve(config_path: str, cache: str, options) -> int:
@@ -118,14 +82,14 @@ def _load(config_path: str, cache: str | None, err: TextIO):
         return None
 
 
-def _check(config_path: str, cache: str, args: list[str], out: TextIO, err: TextIO) -> int:
+def _check(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
     """Validate the file (bypassing the cache) and refresh the cache."""
     from ..options import UsageError
     from .config import parse
     from .loader import ConfigError, write_cache
 
     if args:
-        raise UsageError("check takes no arguments")
+        raise UsageError(f"takes no arguments, not {args[0]!r}")
     try:
         with open(config_path, "rb") as file:
             raw = file.read()
@@ -160,7 +124,11 @@ def _state(config: dict, err: TextIO, *, create: bool):
         return None
 
 
-def _init(config_path: str, cache: str, args: list[str], out: TextIO, err: TextIO) -> int:
+def _init(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
+    from ..options import UsageError
+
+    if args:
+        raise UsageError(f"takes no arguments, not {args[0]!r}")
     config = _load(config_path, cache, err)
     state = config and _state(config, err, create=True)
     if not state:
@@ -170,22 +138,21 @@ def _init(config_path: str, cache: str, args: list[str], out: TextIO, err: TextI
     return 0
 
 
-def _next(config_path: str, cache: str, args: list[str], out: TextIO, err: TextIO) -> int:
+def _next(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
     from ..options import UsageError
     from .identity import parse_mac
     from .state import StateError
 
-    until_done = "--until-done" in args
-    positional = [arg for arg in args if arg != "--until-done"]
-    if len(positional) != 2 or any(arg.startswith("-") for arg in positional):
-        raise UsageError("usage: next MAC ENTRY [--until-done]")
-    mac = parse_mac(positional[0])
+    if len(args) != 2:
+        raise UsageError("needs MAC and ENTRY")
+    until_done = options.until_done
+    mac = parse_mac(args[0])
     if mac is None:
-        raise UsageError(f"bad MAC address {positional[0]!r}")
+        raise UsageError(f"bad MAC address {args[0]!r}")
     config = _load(config_path, cache, err)
     if config is None:
         return 1
-    entry = positional[1]
+    entry = args[1]
     if entry not in config["entries"]:
         err.write(f"scgi-bootmenu: no entry named {entry!r} (entries: {', '.join(config['entries'])})\n")
         return 1
@@ -201,13 +168,15 @@ def _next(config_path: str, cache: str, args: list[str], out: TextIO, err: TextI
     return 0
 
 
-def _done(config_path: str, cache: str, args: list[str], out: TextIO, err: TextIO) -> int:
+def _done(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
     from ..options import UsageError
     from .identity import parse_mac
 
-    mac = parse_mac(args[0]) if len(args) == 1 else None
+    if len(args) != 1:
+        raise UsageError("needs MAC")
+    mac = parse_mac(args[0])
     if mac is None:
-        raise UsageError("usage: done MAC")
+        raise UsageError(f"bad MAC address {args[0]!r}")
     config = _load(config_path, cache, err)
     state = config and _state(config, err, create=True)
     if not state:
@@ -217,7 +186,11 @@ def _done(config_path: str, cache: str, args: list[str], out: TextIO, err: TextI
     return 0
 
 
-def _hosts(config_path: str, cache: str, args: list[str], out: TextIO, err: TextIO) -> int:
+def _hosts(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
+    from ..options import UsageError
+
+    if args:
+        raise UsageError(f"takes no arguments, not {args[0]!r}")
     import time
 
     config = _load(config_path, cache, err)
@@ -237,24 +210,15 @@ def _hosts(config_path: str, cache: str, args: list[str], out: TextIO, err: Text
     return 0
 
 
-def _render(config_path: str, cache: str, args: list[str], out: TextIO, err: TextIO) -> int:
+def _render(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
     import os
 
-    from ..options import UsageError, take_options
+    from ..options import UsageError
     from . import identity, ipxe, menu, pxelinux
 
-    class Args:
-        format = "ipxe"
-
-    parsed = Args()
-    names = ("mac",) + tuple(key for key in identity.KEYS if key != "mac") + ("format",)
-    for name in names[:-1]:
-        setattr(parsed, name, None)
-    rest = take_options(args, {f"--{name}": (name, lambda option, text: text) for name in names}, parsed)
-    if rest:
-        raise UsageError(f"render: unexpected {rest[0]!r}")
-    if parsed.format not in ("ipxe", "pxelinux"):
-        raise UsageError("--format is ipxe or pxelinux")
+    if args:
+        raise UsageError(f"unexpected {args[0]!r}")
+    parsed = options
     given = {key: getattr(parsed, key) for key in identity.KEYS if getattr(parsed, key) is not None}
     machine = identity.from_query(given)
     for key in given:
@@ -277,30 +241,19 @@ def _render(config_path: str, cache: str, args: list[str], out: TextIO, err: Tex
 _COMMANDS = {"check": _check, "init": _init, "next": _next, "done": _done, "hosts": _hosts, "render": _render}
 
 
-def _admin(config_path: str, cache: str, args: list[str], options, out: TextIO) -> int:
+def _admin(config_path: str, cache: str, options, admin, args: list[str]) -> int:
     """Serve the admin app (scgi_inetd.bootmenu.admin), one-shot or resident.
 
     It needs --secret-file (the secret the admin location sends as
     BOOTMENU_ADMIN_SECRET), --remote-user (nginx must set REMOTE_USER), or
     both; without either it would answer anyone who reaches its socket.
     """
-    from ..options import UsageError, take_options, text_value
+    from ..options import UsageError
 
-    class AdminOptions:
-        secret_file: str | None = None
-        remote_user = False
-
-    if args[:1] in (["-h"], ["--help"]):
-        out.write("usage: scgi-bootmenu [serving options] CONFIG admin [--secret-file PATH] [--remote-user]\n"
-                  "  --secret-file PATH   refuse requests whose BOOTMENU_ADMIN_SECRET is not this file's text\n"
-                  "  --remote-user        refuse requests without a REMOTE_USER (set by the web server)\n")
-        return 0
-    admin = AdminOptions()
-    rest = take_options(args, {"--secret-file": ("secret_file", text_value)}, admin, flags=("--remote-user",))
-    if rest:
-        raise UsageError(f"admin: unexpected {rest[0]!r} (serving options go before CONFIG)")
+    if args:
+        raise UsageError(f"unexpected {args[0]!r} (serving options go before CONFIG)")
     if admin.secret_file is None and not admin.remote_user:
-        raise UsageError("admin needs --secret-file PATH, --remote-user, or both")
+        raise UsageError("needs --secret-file PATH, --remote-user, or both")
     secret = None
     if admin.secret_file is not None:
         try:
@@ -310,11 +263,13 @@ def _admin(config_path: str, cache: str, args: list[str], options, out: TextIO) 
             raise UsageError(f"--secret-file {admin.secret_file}: {getattr(exc, 'strerror', None) or exc}") from None
         if not secret:
             raise UsageError(f"--secret-file {admin.secret_file} is empty")
-    from ..logsink import open_log
-    from ..wsgi import serve_app
+    from ..wsgi import listen_and_log, serve_app
 
-    errors = open_log(options.stderr)
+    started = listen_and_log(options, "scgi-bootmenu")
+    if isinstance(started, int):
+        return started
+    listen_fd, errors = started
     from .admin import make_admin_app
 
     app = make_admin_app(config_path, cache, secret=secret, remote_user=admin.remote_user)
-    return serve_app(app, errors, script_name=options.script_name, options=options)
+    return serve_app(app, errors, stdin=listen_fd, script_name=options.script_name, options=options)

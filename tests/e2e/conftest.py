@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, child_env
+from tests.support import BIN, REPO, child_env
 
 _spec = importlib.util.spec_from_file_location("scgi_stack", REPO / "examples/stack/stack.py")
 stack = importlib.util.module_from_spec(_spec)
@@ -64,9 +64,9 @@ def require_programs(*names: str) -> None:
 
 def require_frontend(*names: str) -> None:
     """Front-ends are drives through their bin/ scripts only."""
-    missing = [name for name in names if not (REPO / "bin" / name).exists()]
+    missing = [name for name in names if not (BIN / name).exists()]
     if missing:
-        unavailable(f"bin/{', bin/'.join(missing)} not in this checkout")
+        unavailable(f"{', '.join(missing)} not in {BIN}")
 
 
 @dataclass
@@ -303,7 +303,7 @@ def test_services(paths: dict[str, str]) -> list[stack.Service]:
         stack.Service(stack.rewrite("/run/scgi/trivial.sock", paths),
                       [python, "trivial", str(HERE / "trivial_handler.py")]),
         stack.Service(stack.rewrite("/run/scgi/fixed.sock", paths),
-                      [python, "scgi-run", str(REPO / "bin/scgi-run"), "--fix-status",
+                      [python, "scgi-run", str(BIN / "scgi-run"), "--fix-status",
                        "--stderr", stack.rewrite("/var/log/scgi/fixed.log", paths), cgi_bin]),
         stack.Service(stack.rewrite("/run/scgi/git-resident.sock", paths),
                       [python, "scgi-run", str(REPO / "bin/scgi-run"),
@@ -340,7 +340,7 @@ def test_services(paths: dict[str, str]) -> list[stack.Service]:
 
 def bootmenu(config: Path, *args: str) -> str:
     """Run `scgi-bootmenu CONFIG ARGS` (init, next MAC ENTRY, ...); its output."""
-    done = subprocess.run([sys.executable, str(REPO / "bin/scgi-bootmenu"), str(config), *args],
+    done = subprocess.run([sys.executable, str(BIN / "scgi-bootmenu"), str(config), *args],
                           env=child_env(), capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, f"scgi-bootmenu {' '.join(args)}: {done.stderr}"
     return done.stdout
@@ -356,7 +356,7 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory):
     config = Path(paths["/srv/scgi/bootmenu.toml"])
     config.write_text((HERE / "bootmenu-test.toml").read_text()
                       .replace("@STATE@", str(root / "bootstate.sqlite")))
-    if (REPO / "bin/scgi-bootmenu").exists():
+    if (BIN / "scgi-bootmenu").exists():
         bootmenu(config, "init")
     services = stack.example_inetd_services(paths, sys.executable) + test_services(paths)
     inetd = stack.Inetd(root, services, env=child_env())

@@ -17,7 +17,7 @@ import time
 
 from scgi_inetd.client import call
 from tests.e2e.conftest import require_programs, stack
-from tests.support import REPO
+from tests.support import BIN, child_env
 
 
 def xinetd_config(port: int, log: str) -> str:
@@ -26,8 +26,8 @@ def xinetd_config(port: int, log: str) -> str:
     text = text.replace("/var/log/scgi/hello.log", log)
     text = text.replace("/srv/scgi/hello_wsgi.py", str(stack.EXAMPLES / "hello_wsgi.py"))
     text = text.replace("server      = /usr/local/bin/scgi-wsgi",
-                        f"server      = {sys.executable}\n    env         = PYTHONPATH={REPO}")
-    text = text.replace("server_args = ", f"server_args = {REPO / 'bin' / 'scgi-wsgi'} ")
+                        f"server      = {sys.executable}\n    env         = PYTHONPATH={child_env()['PYTHONPATH']}")
+    text = text.replace("server_args = ", f"server_args = {BIN / 'scgi-wsgi'} ")
     if os.geteuid() == 0:
         text = text.replace("user        = www-data", "user        = root")
     else:
