@@ -67,6 +67,7 @@ def make_config(options: ServeOptions, positionals: list[str]) -> "CgiConfig":
     common = {
         "operator_env": operator_environ(dict(options.env), tuple(options.pass_env)),
         "pass_vars": tuple(options.pass_var),
+        "script_name": options.script_name,
         "timeout": options.timeout,
         "fix_status": options.fix_status,
         "header_timeout": options.header_timeout,

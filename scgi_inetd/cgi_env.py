@@ -62,21 +62,28 @@ SCRIPT_VARIABLES = ("SCRIPT_NAME", "PATH_INFO", "PATH_TRANSLATED", "SCRIPT_FILEN
 
 
 class Script:
-    """The file to execute and the PATH_INFO left over from SCRIPT_FILENAME."""
+    """The file to execute, the PATH_INFO left over, and SCRIPT_NAME when it came from the URL.
 
-    __slots__ = ("path", "path_info")
+    ``script_name`` is None when the web server's SCRIPT_NAME stands (it named
+    the script by SCRIPT_FILENAME); it is set when the script was found from
+    the URL below a --script-name mount point, as request strings (latin-1).
+    """
 
-    def __init__(self, path: str, path_info: str = "") -> None:
+    __slots__ = ("path", "path_info", "script_name")
+
+    def __init__(self, path: str, path_info: str = "", script_name: str | None = None) -> None:
         self.path = path
         self.path_info = path_info
+        self.script_name = script_name
 
     def __repr__(self) -> str:
-        return f"Script({self.path!r}, {self.path_info!r})"
+        return f"Script({self.path!r}, {self.path_info!r}, {self.script_name!r})"
 
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, Script)
-            and (self.path, self.path_info) == (other.path, other.path_info)
+            and (self.path, self.path_info, self.script_name)
+            == (other.path, other.path_info, other.script_name)
         )
 
 
@@ -132,7 +139,10 @@ def script_variables(request: dict[str, str], script: Script) -> dict[str, str]:
     (DIR/app.cgi/extra), the remainder is PATH_INFO and is cut off the end of
     SCRIPT_NAME (or DOCUMENT_URI when the web server sent no SCRIPT_NAME), as
     Apache and fcgiwrap do. Otherwise the web server's PATH_INFO stands.
+    A script found from the URL (--script-name) brings both with it.
     """
+    if script.script_name is not None:
+        return _script_variables(request, script, script.script_name, script.path_info)
     split_info = _latin1(script.path_info)
     path_info = split_info or request.get("PATH_INFO", "")
     script_name = request.get("SCRIPT_NAME")
@@ -142,6 +152,11 @@ def script_variables(request: dict[str, str], script: Script) -> dict[str, str]:
             script_name = script_name[: -len(path_info)]
     if split_info and script_name.endswith(split_info):
         script_name = script_name[: -len(split_info)]
+    return _script_variables(request, script, script_name, path_info)
+
+
+def _script_variables(request: dict[str, str], script: Script, script_name: str,
+                      path_info: str) -> dict[str, str]:
     variables = {
         "SCRIPT_NAME": script_name,
         "PATH_INFO": path_info,

@@ -25,7 +25,9 @@ if TYPE_CHECKING:  # typing costs milliseconds on every one-shot request
     Runner = Callable[..., int]
 
 from .cgi_env import REQUEST_VARIABLES, Script, build_environ, exec_environ, operator_environ
-from .protocol import DEFAULT_MAX_HEADER, ProtocolError
+from .logsink import log_line
+from .protocol import (DEFAULT_MAX_HEADER, ProtocolError, hint_whole_path, request_path, sends_whole_path,
+                       split_mount)
 from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, BodyError,
                      check_body_size, read_request, spool_body)
 
@@ -43,7 +45,7 @@ RESET_SIGNALS = tuple(
 class CgiConfig:
     """What one connection needs to know: the script (or directory) and the options."""
 
-    __slots__ = ("resolver", "script", "args", "operator_env", "allowed", "timeout",
+    __slots__ = ("resolver", "script", "script_name", "args", "operator_env", "allowed", "timeout",
                  "fix_status", "max_header", "header_timeout",
                  "stream_body", "max_body", "body_timeout", "spool_dir")
 
@@ -53,6 +55,7 @@ class CgiConfig:
         directory: str | None = None,
         script: str | None = None,
         args: tuple[str, ...] = (),
+        script_name: str | None = None,
         operator_env: dict[str, str] | None = None,
         pass_vars: "tuple[str, ...] | list[str]" = (),
         timeout: float | None = None,
@@ -75,6 +78,7 @@ class CgiConfig:
         else:
             self.script = Script(os.path.abspath(script))
         self.args = tuple(args)
+        self.script_name = script_name  # the mount point (--script-name), or None
         self.operator_env = operator_environ() if operator_env is None else dict(operator_env)
         self.allowed = REQUEST_VARIABLES | frozenset(pass_vars)
         self.timeout = timeout
@@ -109,15 +113,11 @@ def serve_connection(config: CgiConfig, run: "Runner | None" = None) -> int:
 
         refuse(error.status, str(error), unread=min(error.left, DISCARD_LIMIT))
         return 1
-    script = config.script
-    if script is None:
-        from .script_resolver import ScriptError
-
-        try:
-            script = config.resolver.resolve(request.get("SCRIPT_FILENAME"))
-        except ScriptError as error:
-            refuse(error.status, str(error), error.detail, unread=length)
-            return 1
+    try:
+        script = find_script(config, request)
+    except ProtocolError as error:  # ScriptError among them
+        refuse(error.status, str(error), error.detail, unread=length)
+        return 1
     argv, environ = script_invocation(config, request, script)
     unread = length
     if not config.stream_body:
@@ -128,6 +128,32 @@ def serve_connection(config: CgiConfig, run: "Runner | None" = None) -> int:
             return 1
         unread = 0
     return (run or exec_script)(argv, environ, timeout=config.timeout, unread=unread)
+
+
+def find_script(config: CgiConfig, request: dict[str, str]) -> Script:
+    """The script this request runs, with its SCRIPT_NAME and PATH_INFO; a ProtocolError when none.
+
+    A SCRIPT_FILENAME that is a file path (nginx's scgi_param, lighttpd)
+    names it inside DIR. Without one (Apache sends a proxy: URL), the path
+    below the --script-name mount point does: walked inside DIR, or in
+    single-script mode all of it PATH_INFO. Nothing is imported here for
+    a fixed script: it runs on every one-shot request.
+    """
+    filename = request.get("SCRIPT_FILENAME", "")
+    if config.resolver is not None and filename and not sends_whole_path(request):
+        return config.resolver.resolve(filename)
+    mount = config.script_name
+    if mount is None:
+        if sends_whole_path(request):
+            hint_whole_path(log_line)
+        if config.resolver is None:
+            return config.script
+        raise ProtocolError(400, "no script named: the server sent no SCRIPT_FILENAME path",
+                            "give --script-name with the mount point to find scripts from the URL")
+    rest = split_mount(request_path(request) or "", mount)
+    if config.resolver is None:
+        return Script(config.script.path, rest, script_name=mount.rstrip("/"))
+    return config.resolver.resolve_path(rest, mount)
 
 
 def body_on_stdin(length: int, config: CgiConfig) -> None:

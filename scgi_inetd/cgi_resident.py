@@ -42,14 +42,13 @@ import time
 import _socket
 
 from .answer import DISCARD_LIMIT, DRAIN_IDLE, send_error
-from .cgi_exec import RESET_SIGNALS, CgiConfig, content_length, script_invocation
+from .cgi_exec import RESET_SIGNALS, CgiConfig, content_length, find_script, script_invocation
 from .logsink import log_line
 from .options import ServeOptions
 from .process_group import KILL_GRACE, group_alive, signal_group
 from .protocol import ProtocolError, RequestParser
 from .reader import (BodyError, body_short, body_stalled, check_body_size, header_connection_lost,
                      header_cut_short, open_spool, write_spool)
-from .script_resolver import ScriptError
 
 __all__ = ["serve"]
 
@@ -267,8 +266,8 @@ class CgiServer:
             self.refuse(connection, error.status, str(error), unread=min(length, DISCARD_LIMIT))
             return
         try:
-            script = config.script or config.resolver.resolve(request.get("SCRIPT_FILENAME"))
-        except ScriptError as error:
+            script = find_script(config, request)
+        except ProtocolError as error:  # ScriptError among them
             self.refuse(connection, error.status, str(error), error.detail, length)
             return
         connection.invocation = script_invocation(config, request, script)

@@ -154,8 +154,9 @@ OPTIONS = (
      "must read all of it before it writes a byte, or nginx stops sending it)"),
     ("--timeout", ("scgi-run",), "timeout", None, "float>0", "SECONDS",
      "end the script and its process group after SECONDS"),
-    ("--script-name", ("scgi-wsgi", "scgi-bootmenu"), "script_name", None, "text", "PREFIX",
-     "mount the app under PREFIX (SCRIPT_NAME); requests outside it get 404"),
+    ("--script-name", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "script_name", None, "text", "PREFIX",
+     "the mount point PREFIX (SCRIPT_NAME): the path below it is PATH_INFO, and for scgi-run DIR/ names "
+     "the script when the server sends no SCRIPT_FILENAME path (Apache); requests outside it get 404"),
     ("--chdir", ("scgi-wsgi",), "chdir", None, "text", "DIR",
      "change to DIR (and import from it) before loading TARGET"),
     ("--cache", ("scgi-bootmenu",), "cache", None, "text", "PATH",

@@ -22,7 +22,7 @@ duplicate (CONTENT_LENGTH, SCGI, REQUEST_METHOD, SCRIPT_FILENAME, ...) is a
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing pulls in re, enum, functools: ~10 ms on every one-shot request
-    from typing import Iterable, Mapping
+    from typing import Callable, Iterable, Mapping
 
 __all__ = [
     "DEFAULT_MAX_HEADER",
@@ -32,6 +32,7 @@ __all__ = [
     "RequestParser",
     "Response",
     "encode_request",
+    "hint_whole_path",
     "netstring_extent",
     "parse_request",
     "parse_response",
@@ -60,13 +61,16 @@ class ProtocolError(Exception):
     """A request or response that breaks the protocol.
 
     `status` is the HTTP status a front-end answers with (400 malformed, 408
-    header timeout, 413 header too large; 502 for a bad CGI response).
+    header timeout, 413 header too large; 502 for a bad CGI response);
+    `message` goes to the client and the log, `detail` (a path, an errno
+    text) to the log only.
     """
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.detail = detail
 
 
 class IncompleteRequest(Exception):
@@ -248,6 +252,16 @@ def request_path(environ: "Mapping[str, str]") -> str | None:
 #: the front-end was given no mount point to split its path with.
 WHOLE_PATH_HINT = ("the server sent the whole path as SCRIPT_NAME and no PATH_INFO "
                    "(Apache's mod_proxy_scgi does): give --script-name with the mount point")
+
+
+_hinted: list[bool] = []  # whether this process said WHOLE_PATH_HINT already
+
+
+def hint_whole_path(log: "Callable[[str], None]") -> None:
+    """Say once per process, through ``log``, that SCRIPT_NAME needs --script-name to be split."""
+    if not _hinted:
+        _hinted.append(True)
+        log(WHOLE_PATH_HINT)
 
 
 def sends_whole_path(environ: "Mapping[str, str]") -> bool:

@@ -14,17 +14,13 @@ import os
 import stat
 
 from .cgi_env import Script
+from .protocol import ProtocolError
 
 __all__ = ["Script", "ScriptError", "ScriptResolver"]
 
 
-class ScriptError(Exception):
-    """A SCRIPT_FILENAME we refuse; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str, detail: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.detail = detail  # for the log only: the client learns no paths
+class ScriptError(ProtocolError):
+    """A script name we refuse; ``status`` is the HTTP status, ``detail`` for the log only (no paths to clients)."""
 
 
 class ScriptResolver:
@@ -43,31 +39,57 @@ class ScriptResolver:
         if script_filename:
             script_filename = os.fsdecode(script_filename.encode("latin-1"))
         segments = self._segments(script_filename)
+        path, index = self._walk(segments, script_filename)
+        rest = segments[index + 1 :]
+        return Script(path, "/" + "/".join(rest) if rest else "")
+
+    def resolve_path(self, path: str, mount: str) -> Script:
+        """The script the URL path below ``mount`` names, as Apache's ScriptAlias finds it.
+
+        For a web server that sends no file name (Apache's mod_proxy_scgi):
+        ``path`` (latin-1 str, decoded and normalised by
+        protocol.request_path, ``mount`` already cut off) is walked one
+        segment at a time inside DIR until a segment names a regular
+        executable file: the segments up to it, after ``mount``, are
+        SCRIPT_NAME, the rest PATH_INFO (both request strings). The same
+        confinement as SCRIPT_FILENAME's; a path naming no script is a 404.
+        """
+        if "\0" in path:
+            raise ScriptError(400, "NUL byte in the path", repr(path))
+        segments = [segment for segment in path.split("/") if segment]
+        if any(segment in (".", "..") for segment in segments):
+            raise ScriptError(400, "dot segment in the path", repr(path))
+        names = [os.fsdecode(segment.encode("latin-1")) for segment in segments]
+        found, index = self._walk(names, path, not_a_script=404)
+        script_part = "/" + "/".join(segments[: index + 1])
+        return Script(found, path[len(script_part):], script_name=mount.rstrip("/") + script_part)
+
+    def _walk(self, segments: list[str], name: str | None, not_a_script: int = 403) -> tuple[str, int]:
+        """The first regular executable file along ``segments`` below DIR (its real path), and its index."""
         current = self.real_directory
         for index, segment in enumerate(segments):
-            candidate = _real_path(os.path.join(current, segment), script_filename)
+            candidate = _real_path(os.path.join(current, segment), name)
             if not self._inside(candidate):
-                raise ScriptError(403, "script outside the directory", repr(script_filename))
+                raise ScriptError(403, "script outside the directory", repr(name))
             try:
                 # lstat: a real path holds no symlink, unless a loop stopped
                 # realpath or the entry became one since; stat would follow it.
                 status = os.lstat(candidate)
             except FileNotFoundError:
-                raise ScriptError(404, "no such script", repr(script_filename)) from None
+                raise ScriptError(404, "no such script", repr(name)) from None
             except OSError as error:  # ELOOP, EACCES, ENAMETOOLONG, ENOTDIR...
-                raise ScriptError(403, "cannot use the script", f"{script_filename!r}: {error.strerror}") from None
+                raise ScriptError(403, "cannot use the script", f"{name!r}: {error.strerror}") from None
             if stat.S_ISLNK(status.st_mode):
-                raise ScriptError(403, "cannot use the script", f"{script_filename!r}: symlink loop or changed")
+                raise ScriptError(403, "cannot use the script", f"{name!r}: symlink loop or changed")
             if stat.S_ISDIR(status.st_mode):
                 current = candidate
                 continue
             if not stat.S_ISREG(status.st_mode):
-                raise ScriptError(403, "not a regular file", repr(script_filename))
+                raise ScriptError(403, "not a regular file", repr(name))
             if not status.st_mode & 0o111 or not os.access(candidate, os.X_OK):
-                raise ScriptError(403, "script not executable", repr(script_filename))
-            rest = segments[index + 1 :]
-            return Script(candidate, "/" + "/".join(rest) if rest else "")
-        raise ScriptError(403, "a directory is not a script", repr(script_filename))
+                raise ScriptError(403, "script not executable", repr(name))
+            return candidate, index
+        raise ScriptError(not_a_script, "a directory is not a script", repr(name))
 
     def _segments(self, script_filename: str | None) -> list[str]:
         """SCRIPT_FILENAME as path segments below DIR; refuses malformed names."""
@@ -93,7 +115,7 @@ class ScriptResolver:
         return real_path.startswith(root)
 
 
-def _real_path(path: str, script_filename: str) -> str:
+def _real_path(path: str, script_filename: str | None) -> str:
     """os.path.realpath, with its failures as ScriptErrors.
 
     realpath lstat()s each entry and then readlink()s the symlinks: an entry

@@ -26,7 +26,7 @@ import stat
 
 from .logsink import program_name, quote_names
 from .options import ServeOptions, find_listener, listen_first
-from .protocol import DEFAULT_MAX_HEADER, WHOLE_PATH_HINT, ProtocolError, sends_whole_path, split_mount
+from .protocol import DEFAULT_MAX_HEADER, ProtocolError, hint_whole_path, sends_whole_path, split_mount
 from .protocol import request_path as protocol_request_path
 from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size, read_request
 from .wsgi_input import BodyError, BodyInput
@@ -265,16 +265,6 @@ def request_path(environ: dict, script_name: str | None = None) -> tuple[str, st
     if path is None:
         path = ""
     return script_name.rstrip("/"), split_mount(path, script_name)
-
-
-_hinted: list[bool] = []  # whether this process said WHOLE_PATH_HINT already
-
-
-def hint_whole_path(log: "Callable[[str], None]") -> None:
-    """Say once per process that the server's SCRIPT_NAME needs --script-name to be split."""
-    if not _hinted:
-        _hinted.append(True)
-        log(WHOLE_PATH_HINT)
 
 
 def render_head(status: str, headers: list) -> tuple[bytes, int | None]:

@@ -16,7 +16,7 @@ from wsgiref.validate import validator
 
 import pytest
 
-from scgi_inetd import wsgi
+from scgi_inetd import protocol
 from tests.wsgi_support import exchange, request_bytes
 
 NOT_OURS = b"NOT OURS"
@@ -79,7 +79,7 @@ def test_apache_whole_path_script_name_is_split_at_the_mount_point():
 
 
 def test_apache_without_a_mount_point_is_said_once_per_process():
-    wsgi._hinted.clear()
+    protocol._hinted.clear()
     logs = [exchange(validator(environ_app), request_bytes("GET", "/app/sub/x%20y", params=APACHE)).log
             for _ in range(2)]
     assert logs[0].count("give --script-name") == 1 and "give --script-name" not in logs[1]
