@@ -330,7 +330,7 @@ def test_services(paths: dict[str, str]) -> list[stack.Service]:
                        f"{HERE}/bottle_app.py:app"]),
         stack.Service(stack.rewrite("/run/scgi/facts.sock", paths),
                       [python, "scgi-wsgi", str(REPO / "bin/scgi-wsgi"),
-                       "--stderr", stack.rewrite("/var/log/scgi/facts.log", paths),
+                       "--script-name", "/facts", "--stderr", stack.rewrite("/var/log/scgi/facts.log", paths),
                        f"{REPO}/tests/wsgi_apps.py:application"]),
         stack.Service(stack.rewrite("/run/scgi/small.sock", paths),
                       [python, "scgi-run", str(REPO / "bin/scgi-run"), "--max-body", "1000",

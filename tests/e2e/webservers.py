@@ -71,9 +71,9 @@ class Apache(WebServer):
         root.mkdir(parents=True, exist_ok=True)
         self.port, self.error_log = port, root / "error.log"
         (root / "scgi-inetd.conf").write_text(example)
+        # Debian's apache2 has unixd and log_config built in.
         modules = "".join(f"LoadModule {name}_module {APACHE_MODULES}/mod_{name}.so\n"
-                          for name in ("mpm_event", "authz_core", "unixd", "proxy", "proxy_scgi",
-                                       "log_config"))
+                          for name in ("mpm_event", "authz_core", "proxy", "proxy_scgi"))
         (root / "apache2.conf").write_text(f"""\
 ServerRoot "{root}"
 DefaultRuntimeDir "{root}"
