@@ -106,3 +106,11 @@ def test_single_script_mode_takes_path_info_below_the_mount(tree, ask):
     response = ask("/git/repo.git/info/refs?service=git-upload-pack", "--script-name", "/git", directory=str(script))
     assert response.body.decode() == f"/git|/repo.git/info/refs|{script}\n"
     assert ask("/other", "--script-name", "/git", directory=str(script)).status == 404
+
+
+def test_an_nginx_location_needs_no_scgi_param_script_filename(tree):
+    """nginx sends DOCUMENT_URI (decoded, normalised) and no SCRIPT_FILENAME: the mount finds the script."""
+    write_script(tree / "cgi" / "paths.sh", PATHS_SCRIPT)
+    raw = run_raw(["--script-name", "/cgi-bin", f"{tree}/cgi/"],
+                  scgi_request("GET", "/cgi-bin/paths.sh/a%20b?x=1"))
+    assert parse_response(raw).body.decode() == f"/cgi-bin/paths.sh|/a b|{tree}/cgi/paths.sh\n"
