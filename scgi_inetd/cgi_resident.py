@@ -55,6 +55,10 @@ __all__ = ["serve"]
 #: How often a process group whose leader has exited is looked at again, while
 #: a --timeout may still have to end it (a shell's background child).
 GROUP_CHECK_INTERVAL = 0.05
+#: Seconds the listener is left alone after accept() failed (EMFILE, ENFILE,
+#: ENOBUFS): it stays readable while the connection waits, and polling it at
+#: once again would spin the loop and fill the log.
+ACCEPT_PAUSE = 0.1
 #: Bytes read at a time from an error answer's unread request body.
 DRAIN_CHUNK = 1 << 16
 #: Bytes read at a time from a request body into its spool, and how many such
@@ -122,6 +126,8 @@ class CgiServer:
         self.last_activity = time.monotonic()
         self.home = -1  # this process's own cwd, to return to after each spawn
         self.devnull = -1  # the stdin of a script whose request has no body
+        self.accept_paused_until = 0.0  # after accept() failed: not polled until then
+        self.accept_failing = False  # said once in the log until an accept succeeds
         self.buffer = bytearray(BODY_CHUNK)  # one loop, one body read at a time
 
     def run(self) -> int:
@@ -166,7 +172,8 @@ class CgiServer:
             elif self.idle_timeout is not None and now - self.last_activity >= self.idle_timeout:
                 log_line(f"idle for {self.idle_timeout:g}s, exiting")
                 return
-            self.listen(stop_deadline is None and self.in_progress() < self.max_children)
+            self.listen(stop_deadline is None and self.in_progress() < self.max_children
+                        and now >= self.accept_paused_until)
             wait = self.next_wake(now, stop_deadline)
             for fd, events in self.poller.poll(None if wait is None else max(wait, 0) * 1000 + 1):
                 if fd == wake_read:
@@ -199,6 +206,8 @@ class CgiServer:
             deadlines.append(script.kill_at if script.kill_at is not None else script.deadline)
             if script.exited:
                 deadlines.append(now + GROUP_CHECK_INTERVAL)
+        if now < self.accept_paused_until:
+            deadlines.append(self.accept_paused_until)
         if stop_deadline is not None:
             deadlines.append(stop_deadline)
         elif self.idle_timeout is not None and not self.busy():
@@ -212,9 +221,13 @@ class CgiServer:
                 fd, _ = self.listener._accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
-            except OSError as error:  # EMFILE and the like: try again on the next wake-up
-                log_line(f"cannot accept: {error.strerror}")
+            except OSError as error:  # EMFILE and the like: leave the listener alone for a moment
+                if not self.accept_failing:
+                    log_line(f"cannot accept: {error.strerror}; retrying every {ACCEPT_PAUSE:g} s")
+                self.accept_failing = True
+                self.accept_paused_until = time.monotonic() + ACCEPT_PAUSE
                 return
+            self.accept_failing = False
             sock = _socket.socket(self.listener.family, self.listener.type, 0, fd)
             connection = Connection(sock, time.monotonic() + self.config.header_timeout,
                                     self.config.max_header)

@@ -351,3 +351,30 @@ def test_symlink_changing_under_traffic_never_stops_the_server(tmp_path, server)
     assert len(log_lines(running.log)) == len(statuses) - statuses.count(200)
     assert running.call(params={"SCRIPT_FILENAME": f"{cgi}/a.sh"}).body == b"a"
     assert running.stop() == 0
+
+
+def test_out_of_descriptors_the_loop_waits_instead_of_spinning(tmp_path, server):
+    """accept() failing with EMFILE leaves the listener readable: the loop must pause, not spin."""
+    script = write_script(tmp_path / "mark.sh", MARK_SH)
+    running = server(script, launcher=("prlimit", "--nofile=16", "--"))
+    silent = []
+    try:
+        for _ in range(12):  # more than the descriptors left: the last ones wait in the backlog
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(str(running.path))
+            silent.append(sock)
+        time.sleep(0.5)
+        before = _cpu_seconds(running.process.pid)
+        time.sleep(1.0)
+        assert _cpu_seconds(running.process.pid) - before < 0.3, "the loop spins on a failing accept()"
+        assert sum("cannot accept" in line for line in log_lines(running.log)) == 1
+    finally:
+        for sock in silent:
+            sock.close()
+    assert running.call().body == b"ran\n"  # descriptors back: it serves again
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat_file:
+        fields = stat_file.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
