@@ -47,6 +47,7 @@ from .logsink import log_line
 from .options import ServeOptions
 from .process_group import KILL_GRACE, group_alive, signal_group
 from .protocol import ProtocolError, RequestParser
+from .resident import ACCEPT_PAUSE
 from .reader import (BodyError, body_short, body_stalled, check_body_size, header_connection_lost,
                      header_cut_short, open_spool, write_spool)
 
@@ -55,10 +56,6 @@ __all__ = ["serve"]
 #: How often a process group whose leader has exited is looked at again, while
 #: a --timeout may still have to end it (a shell's background child).
 GROUP_CHECK_INTERVAL = 0.05
-#: Seconds the listener is left alone after accept() failed (EMFILE, ENFILE,
-#: ENOBUFS): it stays readable while the connection waits, and polling it at
-#: once again would spin the loop and fill the log.
-ACCEPT_PAUSE = 0.1
 #: Bytes read at a time from an error answer's unread request body.
 DRAIN_CHUNK = 1 << 16
 #: Bytes read at a time from a request body into its spool, and how many such

@@ -40,6 +40,11 @@ from .options import DEFAULT_SOCKET_MODE, ServeOptions
 
 __all__ = ["bind_listener", "listener_from_environment", "serve"]
 
+#: Seconds the listener is left alone after accept() failed (EMFILE, ENFILE,
+#: ENOBUFS): it stays readable while the connection waits, and trying again at
+#: once would spin the loop and fill the log.
+ACCEPT_PAUSE = 0.1
+
 # systemd's sd_listen_fds(3): passed sockets start at fd 3.
 SD_LISTEN_FDS_START = 3
 LISTEN_BACKLOG = 128
@@ -214,17 +219,20 @@ def _serve_each(loop: _Loop, max_children: int, grace: float) -> None:
     listener.setblocking(False)
     children: set[int] = set()
     last_activity = time.monotonic()
+    paused_until = 0.0  # after a failed accept(): the listener is left alone until then
     while not loop.stopping:
         _reap(children)
+        now = time.monotonic()
         if children:
-            last_activity = time.monotonic()
-        accepting = len(children) < max_children
-        timeout = None
+            last_activity = now
+        accepting = len(children) < max_children and now >= paused_until
+        timeout = None if accepting or now >= paused_until else paused_until - now
         if idle_timeout is not None and not children:
-            timeout = last_activity + idle_timeout - time.monotonic()
-            if timeout <= 0:
+            idle_left = last_activity + idle_timeout - now
+            if idle_left <= 0:
                 log_line(f"idle for {idle_timeout:g}s, exiting")
                 break
+            timeout = idle_left if timeout is None else min(timeout, idle_left)
         ready = select.select([wake_read, listen_fd] if accepting else [wake_read], [], [], timeout)[0]
         if wake_read in ready:
             _drain(wake_read)
@@ -233,6 +241,12 @@ def _serve_each(loop: _Loop, max_children: int, grace: float) -> None:
                 connection, _ = listener.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 continue
+            except OSError as error:  # EMFILE and the like
+                if not paused_until:
+                    log_line(f"cannot accept: {error.strerror}; retrying every {ACCEPT_PAUSE:g} s")
+                paused_until = time.monotonic() + ACCEPT_PAUSE
+                continue
+            paused_until = 0.0
             last_activity = time.monotonic()
             children.add(_spawn(connection, loop.handle, listener, loop.wake, loop.handlers))
     listener.close()
@@ -398,7 +412,7 @@ def _work(loop: _Loop, requests: int, activity: memoryview, slot: int, unblock: 
     """
     import signal
 
-    busy = stopped = False
+    busy = stopped = failing = False
 
     def stop(number: int, frame: object) -> None:
         nonlocal stopped
@@ -427,6 +441,13 @@ def _work(loop: _Loop, requests: int, activity: memoryview, slot: int, unblock: 
                 fd, _ = accept()
             except (InterruptedError, ConnectionAbortedError):
                 continue
+            except OSError as error:  # EMFILE and the like: wait, then try again
+                if not failing:
+                    log_line(f"cannot accept: {error.strerror}; retrying every {ACCEPT_PAUSE:g} s")
+                failing = True
+                time.sleep(ACCEPT_PAUSE)
+                continue
+            failing = False
             busy = True
             activity[slot] = BUSY
             served += 1

@@ -322,3 +322,53 @@ def test_sigterm_while_the_workers_are_being_forked_stops_them_all(tmp_path, del
             server.process.kill()
             server.process.wait()
     assert not any(alive(pid) for pid in workers)
+
+
+@pytest.mark.parametrize("pool", [False, True])
+def test_out_of_descriptors_the_wsgi_server_waits_instead_of_dying_or_spinning(tmp_path, pool):
+    """accept() failing with EMFILE: resident scgi-wsgi (either loop) pauses, then serves on.
+
+    The process that accepts (the loop, or the pool's one worker) has its
+    descriptor limit lowered to what it holds, so its next accept() fails.
+    """
+    from tests.test_cgi_resident import _cpu_seconds
+
+    sock_path = tmp_path / "w.sock"
+    log = tmp_path / "w.log"
+    extra = ["--requests-per-child", "100", "--max-children", "1"] if pool else []
+    process = subprocess.Popen(python_cmd("scgi-wsgi", "--listen", f"unix:{sock_path}", "--stderr", log,
+                                          *extra, f"{REPO}/examples/hello_wsgi.py"), env=child_env())
+    try:
+        wait_for(lambda: sock_path.exists() and (not pool or children_of(process.pid)), what="the server")
+        acceptor = children_of(process.pid).pop() if pool else process.pid
+        held = len(os.listdir(f"/proc/{acceptor}/fd"))
+        soft, hard = _nofile(acceptor)  # only the soft limit moves: raising a hard one takes privilege
+        subprocess.run(["prlimit", f"--pid={acceptor}", f"--nofile={held}:{hard}"], check=True)
+        with socket.socket(socket.AF_UNIX) as waiting:
+            waiting.connect(str(sock_path))
+            waiting.sendall(encode_request(build_params("GET", "/")))
+            wait_for(lambda: "cannot accept" in (log.read_text() if log.exists() else ""), what="EMFILE")
+            before = _cpu_seconds(acceptor)
+            time.sleep(1.0)
+            assert _cpu_seconds(acceptor) - before < 0.3, "the server spins on accept()"
+            assert process.poll() is None, "the server died of EMFILE"
+            subprocess.run(["prlimit", f"--pid={acceptor}", f"--nofile={soft}:{hard}"], check=True)
+            waiting.settimeout(20)
+            assert parse_response(_read_all(waiting)).body == b"Hello, world!\n"
+        assert log.read_text().count("cannot accept") == 1
+    finally:
+        process.terminate()
+        assert process.wait(30) == 0
+
+
+def _nofile(pid: int) -> tuple[str, str]:
+    with open(f"/proc/{pid}/limits") as limits:
+        line = next(line for line in limits if line.startswith("Max open files"))
+    return line.split()[3], line.split()[4]
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
