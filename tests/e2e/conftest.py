@@ -80,6 +80,18 @@ class Response:
         return self.body.decode("utf-8", "replace")
 
 
+def http_request(port: int, path: str, *, method: str = "GET", body=None,
+                 headers: dict[str, str] | None = None, timeout: float = 30.0) -> Response:
+    """One HTTP request to 127.0.0.1:port on a connection of its own."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        answer = connection.getresponse()
+        return Response(answer.status, answer.headers, answer.read())
+    finally:
+        connection.close()
+
+
 @dataclass
 class Stack:
     """The running stack: nginx, inetd, the private paths, and an HTTP client."""
@@ -97,13 +109,7 @@ class Stack:
     def request(self, path: str, *, method: str = "GET", body: bytes | None = None,
                 headers: dict[str, str] | None = None, timeout: float = 30.0) -> Response:
         self.last_request = len(self.nginx.access())
-        connection = http.client.HTTPConnection("127.0.0.1", self.nginx.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            answer = connection.getresponse()
-            return Response(answer.status, answer.headers, answer.read())
-        finally:
-            connection.close()
+        return http_request(self.nginx.port, path, method=method, body=body, headers=headers, timeout=timeout)
 
     def raw(self, data: bytes, timeout: float = 10.0) -> bytes:
         """Send raw bytes to nginx and return all it answers (hostile requests)."""

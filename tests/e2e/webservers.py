@@ -8,10 +8,9 @@ their system paths moved by stack.rewrite.
 
 from __future__ import annotations
 
-import http.client
 from pathlib import Path
 
-from tests.e2e.conftest import Response, stack
+from tests.e2e.conftest import Response, http_request, stack
 
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
@@ -29,13 +28,7 @@ class WebServer(stack.Server):
 
     def request(self, path: str, *, method: str = "GET", body=None, headers=None,
                 timeout: float = 60.0) -> Response:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            answer = connection.getresponse()
-            return Response(answer.status, answer.headers, answer.read())
-        finally:
-            connection.close()
+        return http_request(self.port, path, method=method, body=body, headers=headers, timeout=timeout)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
