@@ -1,11 +1,15 @@
 """The boot-menu WSGI app.
 
-Endpoints (all GET, all text/plain with Cache-Control: no-store):
+Endpoints (GET and HEAD, all text/plain with Cache-Control: no-store):
   /boot.ipxe           no identity: a script chaining back with iPXE's settings;
                        with identity (?mac=...&uuid=...): that machine's menu
   /pxelinux.cfg/NAME   PXELINUX configuration, per machine (name and cookies)
   /files/NAME          a file template rendered for the machine (?mac=...)
   /done?mac=...        the installer finished: clear an until-done mark
+
+HEAD (UEFI HTTP Boot sends it before GET) gets GET's status and headers with
+no body, and changes nothing: no mark is consumed or cleared, no inventory
+line written.
 
 Per request this imports only the modules it needs: the config comes from the
 marshal cache (tomllib only when the file changed), and `_sqlite3` is loaded
@@ -49,6 +53,8 @@ class BootMenuApp:
         headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"),
                    ("Content-Length", str(len(data)))] + extra
         start_response(f"{status} {_REASONS[status]}", headers)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return [b""]
         # menu() leaves the deferred inventory write under an app-private key
         # (PEP 3333 allows those); it runs from the body's close().
         after = environ.pop("scgi_bootmenu.after", None)
@@ -56,8 +62,8 @@ class BootMenuApp:
 
     def handle(self, environ: dict) -> tuple[int, str, list]:
         """(status, body, extra headers) for one request."""
-        if environ.get("REQUEST_METHOD") != "GET":
-            return 405, "only GET\n", [("Allow", "GET")]
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return 405, "only GET and HEAD\n", [("Allow", "GET, HEAD")]
         try:
             config = load(self.config_path, self.cache or None)
         except ConfigError as exc:
@@ -84,7 +90,7 @@ class BootMenuApp:
         from . import ipxe
 
         params = parse_query(environ.get("QUERY_STRING", ""))
-        if not any(key in params for key in ident.KEYS):
+        if not any(key in params for key in ident.QUERY_NAMES):
             return 200, ipxe.chain_back(), []
         machine = ident.from_query(params, environ.get("REMOTE_ADDR", ""))
         return 200, ipxe.render(self.menu(config, environ, machine, "ipxe")), []
@@ -119,12 +125,20 @@ class BootMenuApp:
             state.require(config["state"])
             forced = None
             if state.may_have_mark(config["state"], machine["mac"]):
-                forced = self.state(config).take_mark(machine["mac"], config["entries"])
+                forced = self.mark(config, environ, machine["mac"])
             if forced is not None:
                 menu = menus.resolve(config, machine, forced)
             entry = forced or menu["default"]
-            environ["scgi_bootmenu.after"] = lambda: self.record(config, machine, entry, via)
+            if environ.get("REQUEST_METHOD") != "HEAD":
+                environ["scgi_bootmenu.after"] = lambda: self.record(config, machine, entry, via)
         return menu
+
+    def mark(self, config: dict, environ: dict, mac: str) -> str | None:
+        """The entry the machine's mark forces: consumed by GET, only read by HEAD."""
+        if environ.get("REQUEST_METHOD") != "HEAD":
+            return self.state(config).take_mark(mac, config["entries"])
+        mark = self.state(config).peek(mac)
+        return mark[0] if mark and mark[0] in config["entries"] else None
 
     def record(self, config: dict, machine: ident.Identity, entry: str, via: str) -> None:
         """Queue the inventory line; fold the queue into the database when big."""
@@ -143,7 +157,11 @@ class BootMenuApp:
         mac = ident.parse_mac(parse_query(environ.get("QUERY_STRING", "")).get("mac", ""))
         if mac is None:
             return 400, "missing or bad mac\n", []
-        entry = self.state(config).done(mac)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            mark = self.state(config).peek(mac)
+            entry = mark[0] if mark else None
+        else:
+            entry = self.state(config).done(mac)
         return 200, (f"cleared {mac}: {entry}\n" if entry else f"no mark for {mac}\n"), []
 
     def state(self, config: dict):

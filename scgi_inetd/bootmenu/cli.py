@@ -5,11 +5,12 @@
     scgi-bootmenu CONFIG init                                        create the state database
     scgi-bootmenu CONFIG next MAC ENTRY [--until-done]               mark MAC's next boot
     scgi-bootmenu CONFIG done MAC                                    clear MAC's mark
-    scgi-bootmenu CONFIG hosts                                       machines seen, and marks
+    scgi-bootmenu CONFIG hosts [--json]                              machines seen, and marks
     scgi-bootmenu [serving options] CONFIG admin [--secret-file PATH] [--remote-user]
                                                                      serve the admin page and API
     scgi-bootmenu CONFIG render --mac MAC [--uuid U] [--ip A] [--hostname H]
-                  [--serial S] [--buildarch B] [--platform P] [--format ipxe|pxelinux]
+                  [--serial S] [--buildarch B] [--platform P] [--manufacturer M] [--product P]
+                  [--format ipxe|pxelinux]
 
 Serving imports nothing here but the app and the WSGI front-end; no argparse
 (import cost: an interpreter starts for every request).
@@ -215,15 +216,28 @@ def _done(config_path: str, cache: str, args: list[str], out: TextIO, err: TextI
 
 
 def _hosts(config_path: str, cache: str, args: list[str], out: TextIO, err: TextIO) -> int:
+    """Every machine seen, every identity field; `--json` as the admin API's `{"hosts": [...]}`."""
     import time
 
+    from ..options import UsageError
+    from .state import HOST_COLUMNS
+
+    if args not in ([], ["--json"]):
+        raise UsageError("usage: hosts [--json]")
     config = _load(config_path, cache, err)
     state = config and _state(config, err, create=True)
     if not state:
         return 1
-    columns = ("mac", "uuid", "ip", "hostname", "entry", "seen", "via", "mark")
-    rows = [columns]
     state.sync_flags()
+    if args:
+        import json
+
+        from .admin import host_json
+
+        out.write(json.dumps({"hosts": [host_json(host) for host in state.hosts()]}, indent=1) + "\n")
+        return 0
+    columns = HOST_COLUMNS + ("mark",)
+    rows = [columns]
     for host in state.hosts():
         seen = host.get("seen")
         host["seen"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seen)) if seen else "-"
@@ -239,6 +253,7 @@ def _render(config_path: str, cache: str, args: list[str], out: TextIO, err: Tex
 
     from ..options import UsageError, take_options
     from . import identity, ipxe, menu, pxelinux
+    from .query import parse_query
 
     class Args:
         format = "ipxe"
@@ -253,7 +268,8 @@ def _render(config_path: str, cache: str, args: list[str], out: TextIO, err: Tex
     if parsed.format not in ("ipxe", "pxelinux"):
         raise UsageError("--format is ipxe or pxelinux")
     given = {key: getattr(parsed, key) for key in identity.KEYS if getattr(parsed, key) is not None}
-    machine = identity.from_query(given)
+    # Through the query parser, as the chain-back's request would be read.
+    machine = identity.from_query(parse_query(identity.to_query(given)))
     for key in given:
         if key not in machine:
             raise UsageError(f"bad --{key} {given[key]!r}")

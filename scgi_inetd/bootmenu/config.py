@@ -41,7 +41,7 @@ KINDS = {
 }
 """Entry kind -> (required fields, optional fields), besides name, label, kind."""
 
-MATCH_KEYS = ("mac", "uuid", "serial", "hostname", "ip", "buildarch", "platform")
+MATCH_KEYS = ("mac", "uuid", "serial", "hostname", "ip", "buildarch", "platform", "manufacturer", "product")
 
 MAX_TIMEOUT = 3600
 MAX_NAME = 32
@@ -328,6 +328,7 @@ def _match(check: _Checker, raw: Any, path: str) -> dict:
             "hostname": identity.parse_hostname, "ip": identity.parse_cidr,
             "buildarch": identity.parse_choice(identity.BUILDARCHES),
             "platform": identity.parse_choice(identity.PLATFORMS),
+            "manufacturer": identity.parse_text, "product": identity.parse_text,
         }[key]
         normalised = []
         for j, text in enumerate(values):
@@ -345,6 +346,8 @@ _BAD = {
     "mac": "bad MAC address {!r} (aa:bb:cc:dd:ee:ff, aa-bb-.. or 12 hex digits)",
     "uuid": "bad UUID {!r} (as iPXE's ${{uuid}} prints it)",
     "serial": "bad serial {!r} (printable ASCII, at most 128)",
+    "manufacturer": "bad manufacturer {!r} (printable ASCII, at most 128)",
+    "product": "bad product {!r} (printable ASCII, at most 128)",
     "hostname": "bad host name {!r} (RFC 1123)",
     "ip": "bad IPv4 address or CIDR {!r} (10.0.0.0/8; no host bits set)",
     "buildarch": "bad buildarch {!r} (one of " + ", ".join(sorted(identity.BUILDARCHES)) + ")",

@@ -81,14 +81,15 @@ def chain_back() -> str:
     about the machine. The MAC goes as `:hexhyp` (aa-bb-..): measured with
     the Debian iPXE ROM, a relative URL holding `${net0/mac}`'s colons is
     parsed as having a scheme ("boot.ipxe?mac=52:...") and the chain fails
-    with "Operation not supported". String settings use `:uristring` (serial
-    numbers with spaces would otherwise break the URL); the app still
+    with "Operation not supported". Free-form strings go as `:hexhyp` bytes
+    (`serial_hex=41-42`): `:uristring` leaves '+', '&' and '#' as they are,
+    so `AB+12` would arrive as "AB 12" (identity.py); the app still
     validates every value.
     """
     return (
         "#!ipxe\n"
         "chain boot.ipxe?mac=${net0/mac:hexhyp}&uuid=${uuid}&ip=${net0/ip}"
-        "&buildarch=${buildarch}&platform=${platform}&hostname=${hostname:uristring}"
-        "&serial=${serial:uristring}&manufacturer=${manufacturer:uristring}"
-        "&product=${product:uristring}\n"
+        "&buildarch=${buildarch}&platform=${platform}&hostname_hex=${hostname:hexhyp}"
+        "&serial_hex=${serial:hexhyp}&manufacturer_hex=${manufacturer:hexhyp}"
+        "&product_hex=${product:hexhyp}\n"
     )
