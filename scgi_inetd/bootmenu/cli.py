@@ -10,7 +10,7 @@
                                                                      serve the admin page and API
     scgi-bootmenu CONFIG render --mac MAC [--uuid U] [--ip A] [--hostname H]
                   [--serial S] [--buildarch B] [--platform P] [--manufacturer M] [--product P]
-                  [--format ipxe|pxelinux]
+                  [--format ipxe|pxelinux|grub]
 
 Serving imports nothing here but the app and the WSGI front-end; no argparse
 (import cost: an interpreter starts for every request).
@@ -252,7 +252,7 @@ def _render(config_path: str, cache: str, args: list[str], out: TextIO, err: Tex
     import os
 
     from ..options import UsageError, take_options
-    from . import identity, ipxe, menu, pxelinux
+    from . import grub, identity, ipxe, menu, pxelinux
     from .query import parse_query
 
     class Args:
@@ -265,8 +265,9 @@ def _render(config_path: str, cache: str, args: list[str], out: TextIO, err: Tex
     rest = take_options(args, {f"--{name}": (name, lambda option, text: text) for name in names}, parsed)
     if rest:
         raise UsageError(f"render: unexpected {rest[0]!r}")
-    if parsed.format not in ("ipxe", "pxelinux"):
-        raise UsageError("--format is ipxe or pxelinux")
+    renderers = {"ipxe": ipxe, "pxelinux": pxelinux, "grub": grub}
+    if parsed.format not in renderers:
+        raise UsageError("--format is ipxe, pxelinux or grub")
     given = {key: getattr(parsed, key) for key in identity.KEYS if getattr(parsed, key) is not None}
     # Through the query parser, as the chain-back's request would be read.
     machine = identity.from_query(parse_query(identity.to_query(given)))
@@ -283,7 +284,7 @@ def _render(config_path: str, cache: str, args: list[str], out: TextIO, err: Tex
         if mark and mark[0] in config["entries"]:
             forced = mark[0]
     resolved = menu.resolve(config, machine, forced)
-    out.write((ipxe if parsed.format == "ipxe" else pxelinux).render(resolved))
+    out.write(renderers[parsed.format].render(resolved))
     return 0
 
 

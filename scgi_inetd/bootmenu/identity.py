@@ -236,6 +236,22 @@ def from_pxelinux_name(name: str) -> Identity | None:
     return None
 
 
+def from_grub_name(name: str) -> Identity | None:
+    """What a GRUB config name says (`grub.cfg-01-<mac>`, `grub.cfg-<hex IP
+    prefix>`, `grub.cfg`), as for PXELINUX's names; GRUB asks for no UUID name."""
+    if name == "grub.cfg":
+        return {}
+    if not name.startswith("grub.cfg-") or len(name) == len("grub.cfg-") + 36:
+        return None
+    found = from_pxelinux_name(name[len("grub.cfg-"):])
+    return None if found is None or name == "grub.cfg-default" else found
+
+
+def grub_names(identity: Identity) -> list[str]:
+    """The names GRUB's net config search tries, in its order (measured)."""
+    return ["grub.cfg-" + name for name in pxelinux_names(identity) if len(name) != 36 and name != "default"] + ["grub.cfg"]
+
+
 def from_pxelinux_cookies(cookies: dict[str, str]) -> Identity:
     """The identity in lpxelinux.0's cookies (sent with every request).
 
