@@ -345,8 +345,14 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory):
     paths = private_paths(root)
     populate(root, paths)
     config = Path(paths["/srv/scgi/bootmenu.toml"])
-    config.write_text((HERE / "bootmenu-test.toml").read_text()
-                      .replace("@STATE@", str(root / "bootstate.sqlite")))
+
+    def write_config(port: int) -> None:
+        # @BASE@: nginx as QEMU's guests reach it (slirp maps 10.0.2.2 to loopback).
+        config.write_text((HERE / "bootmenu-test.toml").read_text()
+                          .replace("@STATE@", str(root / "bootstate.sqlite"))
+                          .replace("@BASE@", f"http://10.0.2.2:{port}"))
+
+    write_config(0)
     if (REPO / "bin/scgi-bootmenu").exists():
         bootmenu(config, "init")
     services = stack.example_inetd_services(paths, sys.executable) + test_services(paths)
@@ -366,6 +372,7 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory):
                 nginx.stop()
                 if attempt == 2 or "Address already in use" not in stack.tail(nginx.error_log):
                     raise
+        write_config(nginx.port)
         yield Stack(root, paths, nginx, inetd)
     finally:
         if nginx is not None:
