@@ -285,7 +285,8 @@ def populate(root: Path, paths: dict[str, str]) -> None:
     (netboot / "index.txt").write_text("netboot files\n")
     stack.write_admin_access(paths, ADMIN_USER, ADMIN_PASSWORD)
     for name, source in (("lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0"),
-                         ("ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32")):
+                         ("ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32"),
+                         ("snponly.efi", "/usr/lib/ipxe/snponly.efi")):
         if os.path.exists(source):
             os.symlink(source, netboot / name)
 

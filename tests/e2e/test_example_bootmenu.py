@@ -91,6 +91,7 @@ def test_head_and_uefi_http_boot_through_the_example_nginx(web: Stack, example: 
     for method in ("HEAD", "GET"):
         answer = web.request("/netboot/boot.ipxe", method=method, headers={"User-Agent": "UefiHttpBoot/1.0"})
         assert answer.status == 200 and answer.headers["Content-Length"] == str(snponly.stat().st_size)
+        assert answer.headers["Content-Type"] == "application/efi"  # else OVMF refuses a .ipxe URL
         assert answer.body == (snponly.read_bytes() if method == "GET" else b"")
     bootmenu(example, "next", DB1, "memtest")
     hyphen = DB1.replace(":", "-")
