@@ -6,6 +6,7 @@
     scgi-bootmenu CONFIG next MAC ENTRY [--until-done]               mark MAC's next boot
     scgi-bootmenu CONFIG done MAC                                    clear MAC's mark
     scgi-bootmenu CONFIG hosts [--json]                              machines seen, and marks
+    scgi-bootmenu CONFIG export --tftp DIR                           menus as files, for TFTP-only loaders
     scgi-bootmenu [serving options] CONFIG admin [--secret-file PATH] [--remote-user]
                                                                      serve the admin page and API
     scgi-bootmenu CONFIG render --mac MAC [--uuid U] [--ip A] [--hostname H]
@@ -288,7 +289,28 @@ def _render(config_path: str, cache: str, args: list[str], out: TextIO, err: Tex
     return 0
 
 
-_COMMANDS = {"check": _check, "init": _init, "next": _next, "done": _done, "hosts": _hosts, "render": _render}
+def _export(config_path: str, cache: str, args: list[str], out: TextIO, err: TextIO) -> int:
+    """Write the per-machine GRUB and PXELINUX files for a TFTP server (export.py)."""
+    from ..options import UsageError
+
+    if len(args) != 2 or args[0] != "--tftp" or not args[1]:
+        raise UsageError("usage: export --tftp DIR")
+    config = _load(config_path, cache, err)
+    if config is None:
+        return 1
+    from .export import ExportError, export
+
+    try:
+        count = export(config, args[1])
+    except ExportError as exc:
+        err.write(f"scgi-bootmenu: {exc}\n")
+        return 1
+    out.write(f"{args[1]}: {count} files\n")
+    return 0
+
+
+_COMMANDS = {"check": _check, "init": _init, "next": _next, "done": _done, "hosts": _hosts, "render": _render,
+             "export": _export}
 
 
 def _admin(config_path: str, cache: str, args: list[str], options, out: TextIO) -> int:
