@@ -29,15 +29,12 @@ import shutil
 from . import grub, identity, menu, pxelinux
 
 GRUB_DISPATCH = (
-    "# scgi-bootmenu export: this machine's own file first, when there is one\n"
-    "if [ -z \"$bootmenu_dispatched\" ]; then\n"
-    "  set bootmenu_dispatched=1\n"
-    "  if regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6"
+    "# scgi-bootmenu export: this machine's own file first; when there is none,\n"
+    "# configfile says \"file not found\" and this default menu follows.\n"
+    "# (GRUB's `test -f` cannot see TFTP files: TFTP lists no directories.)\n"
+    "if regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6"
     " '^(..):(..):(..):(..):(..):(..)$' \"$net_default_mac\"; then\n"
-    "    if [ -f \"$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6\" ]; then\n"
-    "      configfile \"$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6\"\n"
-    "    fi\n"
-    "  fi\n"
+    "  configfile \"$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6\"\n"
     "fi\n"
 )
 
