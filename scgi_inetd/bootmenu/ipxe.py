@@ -17,7 +17,7 @@ FAILED = "_failed"
 MENU = "_menu"
 
 
-def _section(entry: dict) -> list[str]:
+def _section(entry: dict, efi_local: str) -> list[str]:
     kind = entry["kind"]
     lines = [f":{entry['name']}"]
     if kind in ("linux", "memtest"):
@@ -32,7 +32,12 @@ def _section(entry: dict) -> list[str]:
     elif kind == "sanboot":
         lines.append(f"sanboot {entry['url']} || goto {FAILED}")
     elif kind == "local":
-        # EFI firmware boots the next device when iPXE exits; BIOS needs the disk.
+        # EFI: the loader that finds the disk's EFI system partition, when
+        # configured (it shows its own message when there is none, then the
+        # menu comes back); else `exit`, after which the firmware tries its
+        # other network boot options before the disk (slow). BIOS: the disk.
+        if efi_local:
+            lines.append(f"iseq ${{platform}} efi && chain {efi_local} && goto {FAILED} ||")
         lines.append("iseq ${platform} efi && exit ||")
         lines.append(f"sanboot --no-describe --drive 0x80 || goto {FAILED}")
     elif kind == "exit":
@@ -66,7 +71,7 @@ def render(menu: Menu) -> str:
     lines.append(f"{choose} selected || exit")
     lines.append("goto ${selected}")
     for entry in menu["entries"]:
-        lines.extend(_section(entry))
+        lines.extend(_section(entry, menu["efi_local"]))
     lines.append(f":{FAILED}")
     lines.append("prompt --timeout 5000 Boot failed, press a key or wait for the menu ||")
     lines.append(f"goto {MENU}")

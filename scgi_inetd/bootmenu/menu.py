@@ -16,7 +16,7 @@ from . import rules, template
 from .identity import Identity
 
 Menu = dict
-"""A resolved menu: title, default, timeout, forced, entries, rules, mac, pxelinux_ui."""
+"""A resolved menu: title, default, timeout, forced, entries, rules, mac, pxelinux_ui, efi_local."""
 
 
 def variables_for(config: dict, identity: Identity, rule_variables: dict[str, str]) -> dict[str, str]:
@@ -59,6 +59,7 @@ def resolve(config: dict, identity: Identity, forced: str | None = None) -> Menu
         "rules": decided["rules"],
         "mac": identity.get("mac", ""),
         "pxelinux_ui": config["pxelinux_ui"],
+        "efi_local": config.get("efi_local", ""),
     }
 
 
