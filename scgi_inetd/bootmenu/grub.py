@@ -21,7 +21,7 @@ boot sector on BIOS, and says so when there is neither.
 
 from __future__ import annotations
 
-from .menu import Menu
+from .menu import Menu, bootable, comment
 
 SUPPORTED = ("linux", "memtest", "chain", "local", "exit")
 
@@ -72,15 +72,13 @@ def _entry(entry: dict) -> list[str]:
 
 def render(menu: Menu) -> str:
     """The grub.cfg for `menu` (see menu.resolve)."""
-    entries = [entry for entry in menu["entries"] if entry["kind"] in SUPPORTED]
-    names = [entry["name"] for entry in entries]
-    forced = menu["forced"] if menu["forced"] in names else None
-    lines = [f"# scgi-bootmenu: {menu['mac'] or 'unknown machine'}; rules: {', '.join(menu['rules']) or 'none'}"]
+    entries, forced, default = bootable(menu, SUPPORTED)
+    lines = [comment(menu)]
     if forced:
         lines += [f"set default={quote(forced)}", "set timeout=0"]
     else:
-        if menu["default"] in names:
-            lines.append(f"set default={quote(menu['default'])}")
+        if default:
+            lines.append(f"set default={quote(default)}")
         # iPXE's and PXELINUX's 0 waits for a choice; GRUB's 0 boots at once.
         timeout = menu["timeout"]
         lines.append(f"set timeout={max(1, round(timeout)) if timeout else -1}")

@@ -11,7 +11,7 @@ words or RFC 1123 names), so no line can be split into two commands.
 
 from __future__ import annotations
 
-from .menu import Menu
+from .menu import Menu, comment
 
 FAILED = "_failed"
 MENU = "_menu"
@@ -56,7 +56,7 @@ def render(menu: Menu) -> str:
     """The iPXE script for `menu` (see menu.resolve)."""
     names = [entry["name"] for entry in menu["entries"]]
     lines = ["#!ipxe"]
-    lines.append(f"# scgi-bootmenu: {menu['mac'] or 'unknown machine'}; rules: {', '.join(menu['rules']) or 'none'}")
+    lines.append(comment(menu))
     if menu["forced"] in names:
         lines.append(f"goto {menu['forced']}")
     lines.append(f":{MENU}")
