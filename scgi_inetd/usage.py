@@ -27,7 +27,8 @@ PROGRAMS = {
                "scgi-bootmenu CONFIG next MAC ENTRY [--until-done]\n"
                "                                             mark MAC's next boot\n"
                "scgi-bootmenu CONFIG done MAC                clear MAC's mark\n"
-               "scgi-bootmenu CONFIG hosts                   machines seen, and marks\n"
+               "scgi-bootmenu CONFIG hosts [--json]          machines seen, and marks\n"
+               "scgi-bootmenu CONFIG export --tftp DIR       menus as files, for TFTP-only loaders\n"
                "scgi-bootmenu CONFIG render --mac MAC [OPTIONS]\n"
                "                                             print the menu a machine would get\n"
                "scgi-bootmenu [OPTIONS] CONFIG admin [--secret-file PATH] [--remote-user]\n"
@@ -39,7 +40,10 @@ PROGRAMS = {
     "scgi-bootmenu init": ("scgi-bootmenu CONFIG init", "Create the state database CONFIG names."),
     NEXT: ("scgi-bootmenu CONFIG next MAC ENTRY [--until-done]", "Make the machine MAC boot ENTRY next."),
     "scgi-bootmenu done": ("scgi-bootmenu CONFIG done MAC", "Clear the mark of the machine MAC."),
-    "scgi-bootmenu hosts": ("scgi-bootmenu CONFIG hosts", "List the machines seen, and their marks."),
+    "scgi-bootmenu hosts": ("scgi-bootmenu CONFIG hosts [--json]", "List the machines seen, and their marks."),
+    "scgi-bootmenu export": ("scgi-bootmenu CONFIG export --tftp DIR",
+                             "Write the per-machine PXELINUX and GRUB files into DIR, for loaders that\n"
+                             "read TFTP only (shim and GRUB under Secure Boot); nothing is half-written."),
     "scgi-bootmenu admin": ("scgi-bootmenu [OPTIONS] CONFIG admin [--secret-file PATH] [--remote-user]",
                             "Serve the admin page and JSON API, one-shot or resident; the serving options\n"
                             "go before CONFIG. It needs --secret-file, --remote-user, or both."),

@@ -54,8 +54,9 @@ def test_headers(app):
 def test_chain_back_without_identity(app):
     text = app.get("/boot.ipxe").text
     assert text.startswith("#!ipxe\nchain boot.ipxe?")
-    for setting in ("mac=${net0/mac:hexhyp}&", "${uuid}", "${serial:uristring}", "${hostname:uristring}", "${buildarch}",
-                    "${platform}", "${manufacturer:uristring}", "${product:uristring}"):
+    for setting in ("mac=${net0/mac:hexhyp}&", "${uuid}", "serial_hex=${serial:hexhyp}", "hostname_hex=${hostname:hexhyp}",
+                    "${buildarch}", "${platform}", "manufacturer_hex=${manufacturer:hexhyp}",
+                    "product_hex=${product:hexhyp}"):
         assert setting in text
     assert "http" not in text  # relative: nginx's $host drops the port
 
@@ -123,6 +124,11 @@ HOSTILE = [
     ("mac=52%3A54%3A00%3A12%3A34%3A56%00", "mac="),
     ("mac=" + "a" * 10000, "mac="),
     ("mac=52:54:00:12:34:56&serial=A&B&C=%0D", f"mac={MAC}&serial=A"),
+    # hex forms that do not decode to printable ASCII are dropped, never read as plain
+    ("mac=52:54:00:12:34:56&hostname_hex=64-62-31-0a-73-68&serial_hex=0a", f"mac={MAC}"),
+    ("mac=52:54:00:12:34:56&serial_hex=c3-a9&serial=S1", f"mac={MAC}"),
+    ("mac=52:54:00:12:34:56&serial_hex=4&product_hex=zz&manufacturer_hex=", f"mac={MAC}"),
+    ("mac=52:54:00:12:34:56&hostname_hex=24-7b-73-7d", f"mac={MAC}"),
 ]
 
 
@@ -313,6 +319,67 @@ def test_inventory_queue_is_folded_when_big(tmp_path, monkeypatch):
 
 
 def test_other_methods_and_paths(app):
-    app.post("/boot.ipxe", status=405)
+    response = app.post("/boot.ipxe", status=405)
+    assert response.headers["Allow"] == "GET, HEAD"
     app.get("/", status=404)
     app.get("/boot.ipxe/x", status=404)
+
+
+SERIAL_RULES = RULES + """
+[[rules]]
+name = "by-product"
+match = { manufacturer = "QEMU", product = "Standard PC (Q35 + ICH9, 2009)" }
+default = "install"
+"""
+
+
+def test_head_is_get_without_body_and_changes_nothing(tmp_path):
+    path = write_config(tmp_path, RULES)
+    app = make_testapp(path)
+    state = State(str(tmp_path / "state.sqlite"))
+    state.set_mark(MAC, "install", False)
+    for url in ("/boot.ipxe", f"/boot.ipxe?mac={MAC}", "/pxelinux.cfg/default", f"/pxelinux.cfg/01-{MAC.replace(':', '-')}",
+                f"/files/preseed?mac={MAC}", f"/done?mac={MAC}", "/nothing", "/done"):
+        head = app.head(url, expect_errors=True)
+        assert head.body == b"", url
+        get = app.get(url, expect_errors=True) if url.startswith(("/nothing", "/done")) else None
+        if get is not None:
+            assert (head.status, head.headers["Content-Length"]) == (get.status, get.headers["Content-Length"]), url
+            state.set_mark(MAC, "install", False)
+    assert state.peek(MAC) == ("install", False)
+    head = app.head(f"/boot.ipxe?mac={MAC}")
+    assert not (tmp_path / "state.sqlite.seen").exists() or MAC not in (tmp_path / "state.sqlite.seen").read_text()
+    get = app.get(f"/boot.ipxe?mac={MAC}")
+    assert "goto install" in get.text and head.headers["Content-Length"] == str(len(get.body))
+    assert state.peek(MAC) is None
+
+
+# Serials and products as SMBIOS may hold them: iPXE's :uristring sent these
+# with a literal '+', '&' or '#', read back wrong; the hex form reads exactly.
+IDENTITY_TABLE = ["SN 1", "AB+12", "A&B", "50%", "#7", "a=b", "Standard PC (Q35 + ICH9, 2009)", " x ", "~!@$^*()[]{}|\\;:'\",<.>/?`"]
+
+
+@pytest.mark.parametrize("serial", IDENTITY_TABLE)
+def test_free_form_values_survive_the_chain_back(tmp_path, serial):
+    escaped = serial.replace("\\", "\\\\").replace('"', '\\"')
+    path = write_config(tmp_path, RULES + f"""
+[[rules]]
+name = "by-serial"
+match = {{ serial = "{escaped}" }}
+default = "install"
+""")
+    app = make_testapp(path)
+    encoded = serial.encode().hex("-")
+    text = app.get(f"/boot.ipxe?mac=52:54:00:00:00:01&serial_hex={encoded}").text
+    assert "rules: by-serial" in text and text.splitlines()[-0] == "#!ipxe"
+    other = app.get(f"/boot.ipxe?mac=52:54:00:00:00:01&serial_hex={encoded}-41").text
+    assert "by-serial" not in other
+
+
+def test_manufacturer_and_product_match(tmp_path):
+    app = make_testapp(write_config(tmp_path, SERIAL_RULES))
+    product = "Standard PC (Q35 + ICH9, 2009)".encode().hex("-")
+    text = app.get(f"/boot.ipxe?mac=52:54:00:00:00:02&manufacturer_hex=51-45-4d-55&product_hex={product}").text
+    assert "rules: by-product" in text
+    text = app.get(f"/boot.ipxe?mac=52:54:00:00:00:02&manufacturer_hex=51-45-4d-55").text
+    assert "by-product" not in text

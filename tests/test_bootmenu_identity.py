@@ -135,3 +135,19 @@ def test_query_never_raises(text):
     for name, value in parse_query(text).items():
         assert isinstance(name, str) and isinstance(value, str)
     parse_cookies(text)
+
+
+@given(st.text(max_size=40))
+def test_hex_form_round_trips_printable_ascii(text):
+    query = parse_query(identity.to_query({"serial": text, "product": text}))
+    machine = identity.from_query(query)
+    expected = identity.parse_text(text)
+    assert machine.get("serial") == expected and machine.get("product") == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("41-42-2b-31", "AB+1"), ("41:42", "AB"), ("4142", "AB"), ("41-4", None), ("zz", None),
+    ("c3-a9", None), ("", None),
+])
+def test_decode_hex(text, expected):
+    assert identity.decode_hex(text) == expected

@@ -16,7 +16,7 @@ import sys
 before = set(sys.modules)
 from scgi_inetd.bootmenu.app import make_app
 environ = {"REQUEST_METHOD": "GET", "PATH_INFO": sys.argv[2], "QUERY_STRING": sys.argv[3],
-           "HTTP_COOKIE": sys.argv[4], "wsgi.errors": sys.stderr}
+           "HTTP_COOKIE": sys.argv[4], "HTTP_HOST": "boot.example", "SERVER_PORT": "80", "wsgi.errors": sys.stderr}
 status = []
 response = make_app(sys.argv[1])(environ, lambda s, h: status.append(s))
 b"".join(response)
@@ -27,7 +27,7 @@ print(" ".join(sorted(set(sys.modules) - before)))
 
 NEVER = {"tomllib", "sqlite3", "re", "json", "logging", "urllib.parse", "argparse", "subprocess", "socket",
          "email", "tempfile", "typing", "datetime", "scgi_inetd.bootmenu.config", "scgi_inetd.bootmenu.cli",
-         "scgi_inetd.bootmenu.admin"}
+         "scgi_inetd.bootmenu.admin", "scgi_inetd.bootmenu.export"}
 
 
 def imported(path, url_path, query="", cookie=""):
@@ -46,6 +46,9 @@ def imported(path, url_path, query="", cookie=""):
     ("/boot.ipxe", f"mac={MAC}", "", True, True),
     ("/pxelinux.cfg/default", "", "_Syslinux_BOOTIF=01-52-54-00-12-34-56", True, True),
     ("/boot.ipxe", "mac=52:54:00:00:00:99", "", True, False),  # another machine's mark
+    ("/grub/grub.cfg", f"mac={MAC}&uuid=12345678-1234-5678-9abc-def012345678&platform=efi", "", False, False),
+    ("/grub/grub.cfg", "", "", False, False),  # the bootstrap
+    ("/boot.ipxe", f"mac={MAC}&serial_hex=41-42-2b-31", "", False, False),
 ])
 def test_request_imports(tmp_path, url_path, query, cookie, marked, sqlite):
     path = write_config(tmp_path)

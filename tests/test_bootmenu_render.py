@@ -144,7 +144,7 @@ def test_every_rendered_script_is_well_formed(document, machine, data):
     assert resolved["default"] in [entry["name"] for entry in resolved["entries"]]
 
 
-@given(st.dictionaries(st.sampled_from(ident.KEYS), st.text(), max_size=9))
+@given(st.dictionaries(st.sampled_from(ident.QUERY_NAMES), st.text(), max_size=13))
 def test_any_request_values_render_safely(params):
     document = {
         "server": {"state": "/nonexistent"},
@@ -163,4 +163,10 @@ def test_any_request_values_render_safely(params):
 def test_chain_back_is_well_formed():
     script = ipxe.chain_back()
     assert script.startswith("#!ipxe\n") and script.count("\n") == 2
-    assert "${serial:uristring}" in script and "mac=${net0/mac:hexhyp}&" in script
+    assert "serial_hex=${serial:hexhyp}" in script and "mac=${net0/mac:hexhyp}&" in script
+    # Outside ${...}, no ':' (iPXE would read a relative URL as having a scheme).
+    query = script.split("\n")[1]
+    while "${" in query:
+        start = query.index("${")
+        query = query[:start] + query[query.index("}", start) + 1:]
+    assert ":" not in query and "uristring" not in script

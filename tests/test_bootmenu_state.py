@@ -91,11 +91,45 @@ def test_cli_next_render_hosts_done(tmp_path):
     assert run(path, "render", "--mac", MAC, "--hostname", "-bad")[0] == 2
 
 
+def test_render_reads_free_form_values_as_a_live_request_does(tmp_path):
+    """`render --serial 'AB+12'` matched where the live path did not: both
+    now read the value from the chain-back's hex form."""
+    path = write_config(tmp_path, '''
+[[rules]]
+name = "plus"
+match = { serial = "AB+12", product = "Standard PC (Q35 + ICH9, 2009)" }
+default = "install"
+''')
+    status, out, _ = run(path, "render", "--mac", MAC, "--serial", "AB+12", "--product", "Standard PC (Q35 + ICH9, 2009)")
+    assert status == 0 and "rules: plus" in out
+    status, out, _ = run(path, "render", "--mac", MAC, "--serial", "AB 12", "--product", "Standard PC (Q35 + ICH9, 2009)")
+    assert status == 0 and "rules: none" in out
+    assert run(path, "render", "--mac", MAC, "--serial", "caf\u00e9")[0] == 2
+
+
 def test_cli_hosts_lists_machines_seen(tmp_path):
     path = write_config(tmp_path)
     State(str(tmp_path / "state.sqlite")).record(
         {"mac": MAC, "uuid": "12345678-1234-5678-9abc-def012345678", "ip": "10.0.2.15"}, "local", "ipxe")
     status, out, _ = run(path, "hosts")
     header, row = out.splitlines()
-    assert header.split() == ["mac", "uuid", "ip", "hostname", "entry", "seen", "via", "mark"]
-    assert row.split()[:5] == [MAC, "12345678-1234-5678-9abc-def012345678", "10.0.2.15", "-", "local"]
+    assert header.split() == ["mac", "uuid", "ip", "hostname", "serial", "buildarch", "platform", "manufacturer",
+                              "product", "entry", "seen", "via", "mark"]
+    assert row.split()[:10] == [MAC, "12345678-1234-5678-9abc-def012345678", "10.0.2.15"] + ["-"] * 6 + ["local"]
+
+
+def test_cli_hosts_shows_every_identity_field_and_json(tmp_path):
+    import json
+
+    path = write_config(tmp_path)
+    machine = {"mac": MAC, "uuid": "12345678-1234-5678-9abc-def012345678", "ip": "10.0.2.15", "hostname": "db1",
+               "serial": "AB+12 &x", "buildarch": "x86_64", "platform": "efi", "manufacturer": "QEMU",
+               "product": "Standard PC (Q35 + ICH9, 2009)"}
+    State(str(tmp_path / "state.sqlite")).record(machine, "local", "grub")
+    status, out, _ = run(path, "hosts")
+    assert status == 0 and all(value in out for value in machine.values()) and " grub " in out
+    status, out, _ = run(path, "hosts", "--json")
+    (host,) = json.loads(out)["hosts"]
+    assert status == 0 and {key: host[key] for key in machine} == machine
+    assert host["via"] == "grub" and host["entry"] == "local" and host["next"] is None
+    assert run(path, "hosts", "--csv")[0] == 2

@@ -59,7 +59,7 @@ def usage_errors():
     # A --stderr log that cannot be opened is no usage error: it is answered
     # (503), and said where it can be read (tests/test_failures_answered.py).
     yield "scgi-bootmenu", [], "CONFIG is missing"
-    yield "scgi-bootmenu render", ["--format", "grub"], "--format is ipxe or pxelinux, not 'grub'"
+    yield "scgi-bootmenu render", ["--format", "svg"], "--format is ipxe or pxelinux or grub, not 'svg'"
     yield "scgi-bootmenu next", ["only-a-mac"], "needs MAC and ENTRY"
     yield "scgi-call", [], "give an address (unix:PATH or HOST:PORT) or --exec COMMAND"
     yield "scgi-call", ["--timeout", "0", "unix:/x"], "--timeout must be greater than 0, not '0'"

@@ -155,7 +155,7 @@ class AdminApp:
             return 200, _json({"entries": [_entry_json(config, name) for name in config["entries"]]})
         if path == "hosts":
             _allow(method, "GET")
-            return 200, _json({"hosts": [_host_json(host) for host in self.state(config).hosts()]})
+            return 200, _json({"hosts": [host_json(host) for host in self.state(config).hosts()]})
         mac_text, slash, rest = path.removeprefix("hosts/").partition("/")
         if not path.startswith("hosts/") or rest not in ("", "next") or slash and not rest:
             raise Refusal(404, "not found")
@@ -163,7 +163,7 @@ class AdminApp:
         mac, host = _known_host(state, mac_text)
         if not rest:
             _allow(method, "GET")
-            return 200, _json(_host_json(host))
+            return 200, _json(host_json(host))
         _allow(method, "PUT, DELETE")
         if method == "PUT":
             entry, until_done = _next_request(environ)
@@ -172,7 +172,7 @@ class AdminApp:
             state.set_mark(mac, entry, until_done)
         else:
             state.done(mac)
-        return 200, _json(_host_json(_after(state, mac, host)) | {"previous": _mark_json(host)})
+        return 200, _json(host_json(_after(state, mac, host)) | {"previous": _mark_json(host)})
 
     # The page.
 
@@ -335,7 +335,8 @@ def _mark_json(host: dict) -> dict | None:
     return {"entry": host["mark_entry"], "until_done": host["until_done"], "set": local_time(host["marked"])}
 
 
-def _host_json(host: dict) -> dict:
+def host_json(host: dict) -> dict:
+    """One machine as the API and `hosts --json` show it."""
     out = {key: host[key] for key in ("mac", "uuid", "ip", "hostname", "serial", "buildarch", "platform",
                                       "manufacturer", "product", "entry", "via")}
     out["seen"] = local_time(host["seen"])

@@ -1,7 +1,7 @@
 """`scgi-bootmenu`: serve the boot menu, or check, mark, list and render.
 
     scgi-bootmenu [serving options] [--cache PATH] CONFIG            serve (one-shot or resident)
-    scgi-bootmenu [--cache PATH] CONFIG check|init|next|done|hosts|render [ARGS]
+    scgi-bootmenu [--cache PATH] CONFIG check|init|next|done|hosts|render|export [ARGS]
     scgi-bootmenu [serving options] CONFIG admin [--secret-file PATH] [--remote-user]
 
 Every option, and the usage `--help` prints, is in the table of
@@ -187,19 +187,29 @@ def _done(config_path: str, cache: str, options, args: list[str], out: TextIO, e
 
 
 def _hosts(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
+    """Every machine seen, every identity field; `--json` as the admin API's `{"hosts": [...]}`."""
     from ..options import UsageError
 
     if args:
         raise UsageError(f"takes no arguments, not {args[0]!r}")
     import time
 
+    from .state import HOST_COLUMNS
+
     config = _load(config_path, cache, err)
     state = config and _state(config, err, create=True)
     if not state:
         return 1
-    columns = ("mac", "uuid", "ip", "hostname", "entry", "seen", "via", "mark")
-    rows = [columns]
     state.sync_flags()
+    if options.json:
+        import json
+
+        from .admin import host_json
+
+        out.write(json.dumps({"hosts": [host_json(host) for host in state.hosts()]}, indent=1) + "\n")
+        return 0
+    columns = HOST_COLUMNS + ("mark",)
+    rows = [columns]
     for host in state.hosts():
         seen = host.get("seen")
         host["seen"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seen)) if seen else "-"
@@ -214,13 +224,15 @@ def _render(config_path: str, cache: str, options, args: list[str], out: TextIO,
     import os
 
     from ..options import UsageError
-    from . import identity, ipxe, menu, pxelinux
+    from . import grub, identity, ipxe, menu, pxelinux
+    from .query import parse_query
 
     if args:
         raise UsageError(f"unexpected {args[0]!r}")
     parsed = options
     given = {key: getattr(parsed, key) for key in identity.KEYS if getattr(parsed, key) is not None}
-    machine = identity.from_query(given)
+    # Through the query parser, as the chain-back's request would be read.
+    machine = identity.from_query(parse_query(identity.to_query(given)))
     for key in given:
         if key not in machine:
             raise UsageError(f"bad --{key} {given[key]!r}")
@@ -234,11 +246,35 @@ def _render(config_path: str, cache: str, options, args: list[str], out: TextIO,
         if mark and mark[0] in config["entries"]:
             forced = mark[0]
     resolved = menu.resolve(config, machine, forced)
-    out.write((ipxe if parsed.format == "ipxe" else pxelinux).render(resolved))
+    renderers = {"ipxe": ipxe, "pxelinux": pxelinux, "grub": grub}
+    out.write(renderers[parsed.format].render(resolved))
     return 0
 
 
-_COMMANDS = {"check": _check, "init": _init, "next": _next, "done": _done, "hosts": _hosts, "render": _render}
+def _export(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
+    """Write the per-machine GRUB and PXELINUX files for a TFTP server (export.py)."""
+    from ..options import UsageError
+
+    if args:
+        raise UsageError(f"unexpected {args[0]!r}")
+    if not options.tftp:
+        raise UsageError("needs --tftp DIR")
+    config = _load(config_path, cache, err)
+    if config is None:
+        return 1
+    from .export import ExportError, export
+
+    try:
+        count = export(config, options.tftp)
+    except ExportError as exc:
+        err.write(f"scgi-bootmenu: {exc}\n")
+        return 1
+    out.write(f"{options.tftp}: {count} files\n")
+    return 0
+
+
+_COMMANDS = {"check": _check, "init": _init, "next": _next, "done": _done, "hosts": _hosts, "render": _render,
+             "export": _export}
 
 
 def _admin(config_path: str, cache: str, options, admin, args: list[str]) -> int:

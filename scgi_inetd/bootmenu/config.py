@@ -41,7 +41,7 @@ KINDS = {
 }
 """Entry kind -> (required fields, optional fields), besides name, label, kind."""
 
-MATCH_KEYS = ("mac", "uuid", "serial", "hostname", "ip", "buildarch", "platform")
+MATCH_KEYS = ("mac", "uuid", "serial", "hostname", "ip", "buildarch", "platform", "manufacturer", "product")
 
 MAX_TIMEOUT = 3600
 MAX_NAME = 32
@@ -143,7 +143,7 @@ def validate(document: dict) -> dict:
     top = check.table(document, "", {"server", "menu", "entries"}, {"variables", "rules", "files"}) or {}
 
     config: dict[str, Any] = {}
-    server = check.table(top.get("server", {}), "server", {"state"}, {"state_timeout", "pxelinux_ui"}) or {}
+    server = check.table(top.get("server", {}), "server", {"state"}, {"state_timeout", "pxelinux_ui", "efi_local"}) or {}
     config["state"] = check.string(server.get("state", ""), "server.state") if "state" in server else ""
     if config["state"] and not config["state"].startswith("/"):
         # A super-server starts the app in / (or anywhere): a relative path
@@ -151,6 +151,10 @@ def validate(document: dict) -> dict:
         check.error("server.state", f"must be an absolute path, not {config['state']!r}")
     config["state_timeout"] = check.number(server.get("state_timeout", 5.0), "server.state_timeout", 60)
     config["pxelinux_ui"] = check.string(server.get("pxelinux_ui", "menu.c32"), "server.pxelinux_ui", empty=True)
+    # The EFI loader iPXE chains for `local` (docs/bootmenu.md, "Local boot on UEFI").
+    config["efi_local"] = check.string(server.get("efi_local", ""), "server.efi_local", empty=True)
+    if config["efi_local"] and (config["efi_local"].lstrip().startswith("-") or len(config["efi_local"].split()) != 1):
+        check.error("server.efi_local", f"must be one URL: {config['efi_local']!r}")
 
     variables: dict[str, str] = {}
     raw_variables = top.get("variables", {})
@@ -328,6 +332,7 @@ def _match(check: _Checker, raw: Any, path: str) -> dict:
             "hostname": identity.parse_hostname, "ip": identity.parse_cidr,
             "buildarch": identity.parse_choice(identity.BUILDARCHES),
             "platform": identity.parse_choice(identity.PLATFORMS),
+            "manufacturer": identity.parse_text, "product": identity.parse_text,
         }[key]
         normalised = []
         for j, text in enumerate(values):
@@ -345,6 +350,8 @@ _BAD = {
     "mac": "bad MAC address {!r} (aa:bb:cc:dd:ee:ff, aa-bb-.. or 12 hex digits)",
     "uuid": "bad UUID {!r} (as iPXE's ${{uuid}} prints it)",
     "serial": "bad serial {!r} (printable ASCII, at most 128)",
+    "manufacturer": "bad manufacturer {!r} (printable ASCII, at most 128)",
+    "product": "bad product {!r} (printable ASCII, at most 128)",
     "hostname": "bad host name {!r} (RFC 1123)",
     "ip": "bad IPv4 address or CIDR {!r} (10.0.0.0/8; no host bits set)",
     "buildarch": "bad buildarch {!r} (one of " + ", ".join(sorted(identity.BUILDARCHES)) + ")",

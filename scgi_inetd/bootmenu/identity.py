@@ -6,6 +6,13 @@ cost) and either normalised or dropped. A dropped value is simply unknown: it
 matches no rule and is never written into a script, so a newline in a query
 value can never become an iPXE or PXELINUX command.
 
+Free-form strings (serial, manufacturer, product, host name) come as
+`KEY_hex=41-42-2b-31` (iPXE's `${serial:hexhyp}`): iPXE's `:uristring` leaves
+'+', '&' and '#' unescaped, so `serial=AB+12` would read as "AB 12" and
+`A&B` as "A"; hex bytes read back exactly, and hyphens (unlike `:hex`'s
+colons) keep a relative URL from looking like it has a scheme. The plain
+`KEY=` form is still read when no `KEY_hex` is sent.
+
 UUIDs are kept in RFC 4122 byte order, as iPXE's `${uuid}` prints them.
 PXELINUX prints the same machine's UUID with its first three fields
 byte-swapped (SMBIOS little-endian, measured), so values taken from PXELINUX
@@ -133,6 +140,21 @@ def parse_text(text: str) -> str | None:
     return text
 
 
+def decode_hex(text: str) -> str | None:
+    """`41-42-2b-31` (or `41:42:..`, or bare `41422b31`) as a string, or None
+    when it is not whole hex bytes of ASCII text."""
+    text = text.strip().lower().replace("-", "").replace(":", "")
+    if len(text) % 2 or not _is_hex(text):
+        return None
+    raw = bytes.fromhex(text)
+    return raw.decode("ascii") if raw.isascii() else None
+
+
+def encode_hex(text: str) -> str:
+    """The `${KEY:hexhyp}` form of `text` (UTF-8 bytes), as iPXE sends it."""
+    return text.encode("utf-8").hex("-")
+
+
 def parse_choice(choices: frozenset[str]):
     def parse(text: str) -> str | None:
         text = text.strip().lower()
@@ -155,6 +177,12 @@ _PARSERS = {
 KEYS = tuple(_PARSERS)
 """The identity keys a query string may carry."""
 
+HEX_KEYS = ("hostname", "serial", "manufacturer", "product")
+"""Keys also read as `KEY_hex` (hex bytes): free-form strings."""
+
+QUERY_NAMES = KEYS + tuple(f"{key}_hex" for key in HEX_KEYS)
+"""Every query parameter that says something about the machine."""
+
 
 def from_query(params: dict[str, str], remote_addr: str = "") -> Identity:
     """The valid identity values among query parameters; others are dropped.
@@ -164,6 +192,8 @@ def from_query(params: dict[str, str], remote_addr: str = "") -> Identity:
     identity: Identity = {}
     for key, parse in _PARSERS.items():
         value = params.get(key)
+        if key in HEX_KEYS and f"{key}_hex" in params:
+            value = decode_hex(params[f"{key}_hex"])
         if value is not None:
             valid = parse(value)
             if valid is not None:
@@ -173,6 +203,20 @@ def from_query(params: dict[str, str], remote_addr: str = "") -> Identity:
         if ip is not None:
             identity["ip"] = ip
     return identity
+
+
+def to_query(values: dict[str, str]) -> str:
+    """The query string the chain-back would send for `values` (free-form
+    strings hex-encoded, the rest percent-encoded), so that `render` reads
+    its options through the same parser as a live request."""
+    parts = []
+    for key, value in values.items():
+        if key in HEX_KEYS:
+            parts.append(f"{key}_hex={encode_hex(value)}")
+        else:
+            parts.append(f"{key}=" + "".join(chr(b) if chr(b).isalnum() or b in b"-.:_" else f"%{b:02X}"
+                                             for b in value.encode("utf-8")))
+    return "&".join(parts)
 
 
 def from_pxelinux_name(name: str) -> Identity | None:
@@ -190,6 +234,22 @@ def from_pxelinux_name(name: str) -> Identity | None:
     if 0 < len(name) <= 8 and _is_hex(name.lower()):
         return {"ip": format_ipv4(int(name, 16))} if len(name) == 8 else {}
     return None
+
+
+def from_grub_name(name: str) -> Identity | None:
+    """What a GRUB config name says (`grub.cfg-01-<mac>`, `grub.cfg-<hex IP
+    prefix>`, `grub.cfg`), as for PXELINUX's names; GRUB asks for no UUID name."""
+    if name == "grub.cfg":
+        return {}
+    if not name.startswith("grub.cfg-") or len(name) == len("grub.cfg-") + 36:
+        return None
+    found = from_pxelinux_name(name[len("grub.cfg-"):])
+    return None if found is None or name == "grub.cfg-default" else found
+
+
+def grub_names(identity: Identity) -> list[str]:
+    """The names GRUB's net config search tries, in its order (measured)."""
+    return ["grub.cfg-" + name for name in pxelinux_names(identity) if len(name) != 36 and name != "default"] + ["grub.cfg"]
 
 
 def from_pxelinux_cookies(cookies: dict[str, str]) -> Identity:

@@ -11,13 +11,13 @@ words or RFC 1123 names), so no line can be split into two commands.
 
 from __future__ import annotations
 
-from .menu import Menu
+from .menu import Menu, comment
 
 FAILED = "_failed"
 MENU = "_menu"
 
 
-def _section(entry: dict) -> list[str]:
+def _section(entry: dict, efi_local: str) -> list[str]:
     kind = entry["kind"]
     lines = [f":{entry['name']}"]
     if kind in ("linux", "memtest"):
@@ -32,7 +32,12 @@ def _section(entry: dict) -> list[str]:
     elif kind == "sanboot":
         lines.append(f"sanboot {entry['url']} || goto {FAILED}")
     elif kind == "local":
-        # EFI firmware boots the next device when iPXE exits; BIOS needs the disk.
+        # EFI: the loader that finds the disk's EFI system partition, when
+        # configured (it shows its own message when there is none, then the
+        # menu comes back); else `exit`, after which the firmware tries its
+        # other network boot options before the disk (slow). BIOS: the disk.
+        if efi_local:
+            lines.append(f"iseq ${{platform}} efi && chain {efi_local} && goto {FAILED} ||")
         lines.append("iseq ${platform} efi && exit ||")
         lines.append(f"sanboot --no-describe --drive 0x80 || goto {FAILED}")
     elif kind == "exit":
@@ -51,7 +56,7 @@ def render(menu: Menu) -> str:
     """The iPXE script for `menu` (see menu.resolve)."""
     names = [entry["name"] for entry in menu["entries"]]
     lines = ["#!ipxe"]
-    lines.append(f"# scgi-bootmenu: {menu['mac'] or 'unknown machine'}; rules: {', '.join(menu['rules']) or 'none'}")
+    lines.append(comment(menu))
     if menu["forced"] in names:
         lines.append(f"goto {menu['forced']}")
     lines.append(f":{MENU}")
@@ -66,7 +71,7 @@ def render(menu: Menu) -> str:
     lines.append(f"{choose} selected || exit")
     lines.append("goto ${selected}")
     for entry in menu["entries"]:
-        lines.extend(_section(entry))
+        lines.extend(_section(entry, menu["efi_local"]))
     lines.append(f":{FAILED}")
     lines.append("prompt --timeout 5000 Boot failed, press a key or wait for the menu ||")
     lines.append(f"goto {MENU}")
@@ -81,14 +86,15 @@ def chain_back() -> str:
     about the machine. The MAC goes as `:hexhyp` (aa-bb-..): measured with
     the Debian iPXE ROM, a relative URL holding `${net0/mac}`'s colons is
     parsed as having a scheme ("boot.ipxe?mac=52:...") and the chain fails
-    with "Operation not supported". String settings use `:uristring` (serial
-    numbers with spaces would otherwise break the URL); the app still
+    with "Operation not supported". Free-form strings go as `:hexhyp` bytes
+    (`serial_hex=41-42`): `:uristring` leaves '+', '&' and '#' as they are,
+    so `AB+12` would arrive as "AB 12" (identity.py); the app still
     validates every value.
     """
     return (
         "#!ipxe\n"
         "chain boot.ipxe?mac=${net0/mac:hexhyp}&uuid=${uuid}&ip=${net0/ip}"
-        "&buildarch=${buildarch}&platform=${platform}&hostname=${hostname:uristring}"
-        "&serial=${serial:uristring}&manufacturer=${manufacturer:uristring}"
-        "&product=${product:uristring}\n"
+        "&buildarch=${buildarch}&platform=${platform}&hostname_hex=${hostname:hexhyp}"
+        "&serial_hex=${serial:hexhyp}&manufacturer_hex=${manufacturer:hexhyp}"
+        "&product_hex=${product:hexhyp}\n"
     )

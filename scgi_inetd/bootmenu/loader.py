@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bump when the shape of the validated data changes: older caches are ignored."""
 
 

@@ -16,7 +16,7 @@ from . import rules, template
 from .identity import Identity
 
 Menu = dict
-"""A resolved menu: title, default, timeout, forced, entries, rules, mac, pxelinux_ui."""
+"""A resolved menu: title, default, timeout, forced, entries, rules, mac, pxelinux_ui, efi_local."""
 
 
 def variables_for(config: dict, identity: Identity, rule_variables: dict[str, str]) -> dict[str, str]:
@@ -59,7 +59,23 @@ def resolve(config: dict, identity: Identity, forced: str | None = None) -> Menu
         "rules": decided["rules"],
         "mac": identity.get("mac", ""),
         "pxelinux_ui": config["pxelinux_ui"],
+        "efi_local": config.get("efi_local", ""),
     }
+
+
+def comment(menu: Menu) -> str:
+    """The first line of every rendered menu (after iPXE's `#!ipxe`): whom it
+    is for and which rules applied, for people reading it."""
+    return f"# scgi-bootmenu: {menu['mac'] or 'unknown machine'}; rules: {', '.join(menu['rules']) or 'none'}"
+
+
+def bootable(menu: Menu, kinds: tuple[str, ...]) -> tuple[list[dict], str | None, str | None]:
+    """The entries a loader can boot (of `kinds`), and the forced and the
+    default entry's names when they are among them."""
+    entries = [entry for entry in menu["entries"] if entry["kind"] in kinds]
+    names = [entry["name"] for entry in entries]
+    return (entries, menu["forced"] if menu["forced"] in names else None,
+            menu["default"] if menu["default"] in names else None)
 
 
 def has_rule(config: dict, identity: Identity) -> bool:

@@ -10,7 +10,7 @@ file for a boot sector. Linux kernels use LINUX too, for the same reason.
 
 from __future__ import annotations
 
-from .menu import Menu
+from .menu import Menu, bootable, comment
 
 SUPPORTED = ("linux", "memtest", "chain", "local", "exit")
 
@@ -35,18 +35,16 @@ def _label(entry: dict) -> list[str]:
 
 def render(menu: Menu) -> str:
     """The PXELINUX configuration for `menu` (see menu.resolve)."""
-    entries = [entry for entry in menu["entries"] if entry["kind"] in SUPPORTED]
-    names = [entry["name"] for entry in entries]
-    forced = menu["forced"] if menu["forced"] in names else None
-    lines = [f"# scgi-bootmenu: {menu['mac'] or 'unknown machine'}; rules: {', '.join(menu['rules']) or 'none'}"]
+    entries, forced, default = bootable(menu, SUPPORTED)
+    lines = [comment(menu)]
     if forced:
         lines += [f"DEFAULT {forced}", "PROMPT 0", "TIMEOUT 0"]
     else:
         if menu["pxelinux_ui"]:
             lines.append(f"UI {menu['pxelinux_ui']}")
         lines.append(f"MENU TITLE {menu['title']}")
-        if menu["default"] in names:
-            lines.append(f"DEFAULT {menu['default']}")
+        if default:
+            lines.append(f"DEFAULT {default}")
         timeout = menu["timeout"]
         lines.append(f"TIMEOUT {max(1, round(timeout * 10)) if timeout else 0}")
     for entry in entries:

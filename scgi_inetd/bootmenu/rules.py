@@ -7,7 +7,8 @@ the one earlier in the file wins. Specificity compares, in order:
 1. how many machine keys the rule matches on (mac, uuid, serial, hostname);
 2. the prefix length of the matched `ip` network (a rule without `ip` counts
    as less specific than any with it);
-3. how many of buildarch and platform it matches on.
+3. how many of buildarch, platform, manufacturer and product it matches on
+   (they name a kind of machine, not one).
 
 Rules with a machine key are indexed by value (config._index), so matching
 one request against 1,000 such rules costs a few dictionary look-ups.
@@ -23,6 +24,9 @@ from .identity import Identity, parse_ipv4
 
 MACHINE_KEYS = ("mac", "uuid", "serial", "hostname")
 """Keys that name one machine; rules using them are indexed by value."""
+
+KIND_KEYS = ("buildarch", "platform", "manufacturer", "product")
+"""Keys that name a kind of machine: the least specific."""
 
 
 def _matches(rule: dict, identity: Identity, address: int | None) -> tuple[int, int, int] | None:
@@ -46,7 +50,7 @@ def _matches(rule: dict, identity: Identity, address: int | None) -> tuple[int, 
             return None
         prefix = best + 1
     kinds = 0
-    for key in ("buildarch", "platform"):
+    for key in KIND_KEYS:
         if key in match:
             if identity.get(key) not in match[key]:
                 return None

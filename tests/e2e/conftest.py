@@ -296,7 +296,8 @@ def populate(root: Path, paths: dict[str, str]) -> None:
     (netboot / "index.txt").write_text("netboot files\n")
     stack.write_admin_access(paths, ADMIN_USER, ADMIN_PASSWORD)
     for name, source in (("lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0"),
-                         ("ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32")):
+                         ("ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32"),
+                         ("snponly.efi", "/usr/lib/ipxe/snponly.efi")):
         if os.path.exists(source):
             os.symlink(source, netboot / name)
 
@@ -360,8 +361,14 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory):
     paths = private_paths(root)
     populate(root, paths)
     config = Path(paths["/srv/scgi/bootmenu.toml"])
-    config.write_text((HERE / "bootmenu-test.toml").read_text()
-                      .replace("@STATE@", str(root / "bootstate.sqlite")))
+
+    def write_config(port: int) -> None:
+        # @BASE@: nginx as QEMU's guests reach it (slirp maps 10.0.2.2 to loopback).
+        config.write_text((HERE / "bootmenu-test.toml").read_text()
+                          .replace("@STATE@", str(root / "bootstate.sqlite"))
+                          .replace("@BASE@", f"http://10.0.2.2:{port}"))
+
+    write_config(0)
     if (BIN / "scgi-bootmenu").exists():
         bootmenu(config, "init")
     services = stack.example_inetd_services(paths, sys.executable) + test_services(paths)
@@ -381,6 +388,7 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory):
                 nginx.stop()
                 if attempt == 2 or "Address already in use" not in stack.tail(nginx.error_log):
                     raise
+        write_config(nginx.port)
         yield Stack(root, paths, nginx, inetd)
     finally:
         if nginx is not None:

@@ -1,6 +1,7 @@
 """Boot a real iPXE client in QEMU against the e2e stack's nginx.
 
-Software emulation only (`-accel tcg`: KVM crashes this BIOS here). slirp's
+Software emulation only (`-accel tcg`: KVM crashes this BIOS here); UEFI
+machines run OVMF on q35. slirp's
 DHCP hands out the boot file URL and maps 10.0.2.2 to the host's loopback,
 where nginx listens. QEMU's exit status proves nothing, and the serial
 console loses its last lines: every assertion is made on nginx's access
@@ -10,14 +11,19 @@ log, the serial log only explains a failure.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from tests.e2e.conftest import Stack, require_programs, unavailable
 
 ROM = "/usr/lib/ipxe/qemu/pxe-e1000.rom"
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+OVMF_CODE_SECURE = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+OVMF_VARS_MS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 # One boot takes about 6 s here; several times that under load is still fine.
 BOOT_TIMEOUT = 60.0
 # Serial output meaning the boot is over without success (iPXE gave up, the
@@ -41,34 +47,63 @@ def serial_tail(serial: Path, lines: int = 40) -> str:
     return "serial log, last lines:\n" + "\n".join(text.splitlines()[-lines:])
 
 
-def gave_up(serial: Path) -> bool:
+def gave_up(serial: Path, also: Sequence[bytes] = ()) -> bool:
     try:
         text = serial.read_bytes()
     except OSError:
         return False
-    return any(marker in text for marker in GAVE_UP)
+    return any(marker in text for marker in (*GAVE_UP, *also))
+
+
+def efi_firmware(tmp: Path, secure_boot: bool = False) -> list[str]:
+    """QEMU arguments for OVMF on q35: the code read-only, a private copy of
+    the variable store (the firmware writes boot options there).
+
+    Secure Boot: Debian's `.secboot` build (it needs SMM and a secure flash)
+    with the `.ms` variables, which enroll Microsoft's keys (shim is signed
+    by Microsoft's UEFI CA) and turn enforcement on.
+    """
+    code, store = (OVMF_CODE_SECURE, OVMF_VARS_MS) if secure_boot else (OVMF_CODE, OVMF_VARS)
+    for path in (code, store):
+        if not os.path.exists(path):
+            unavailable(f"{path} missing: apt-get install --no-install-recommends ovmf")
+    variables = tmp / "OVMF_VARS.fd"
+    shutil.copyfile(store, variables)
+    machine = ["-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"] \
+        if secure_boot else ["-machine", "q35"]
+    return [*machine, "-drive", f"if=pflash,format=raw,readonly=on,file={code}",
+            "-drive", f"if=pflash,format=raw,file={variables}"]
 
 
 def boot(web: Stack, serial: Path, *, bootfile: str, mac: str, uuid: str,
-         until: Callable[[Entries], bool], timeout: float = BOOT_TIMEOUT) -> Entries:
+         until: Callable[[Entries], bool], timeout: float = BOOT_TIMEOUT,
+         efi: bool = False, nic: str = "e1000", extra: Sequence[str] = (),
+         netdev: str = "", secure_boot: bool = False, stop_on: Sequence[bytes] = ()) -> Entries:
     """Boot until `until(requests of this boot)` holds, QEMU exits, or `timeout`.
 
+    BIOS (SeaBIOS on `pc`) by default; `efi` boots OVMF on q35 (the NIC's
+    ROM, efi-e1000.rom, holds iPXE for both). `extra` adds QEMU arguments
+    (-smbios, drives, -fw_cfg), `netdev` slirp options (tftp=...),
+    `secure_boot` runs OVMF with Secure Boot enforced; serial output holding any of `stop_on` ends the boot.
     Returns this boot's access-log entries; QEMU is killed (by pid) if still up.
     """
     require_qemu()
     start = len(web.nginx.access())
-    argv = ["qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-m", "256",
-            "-nographic", "-no-reboot", "-boot", "n", "-uuid", uuid,
-            "-netdev", f"user,id=n0,bootfile=http://10.0.2.2:{web.nginx.port}{bootfile}",
-            "-device", f"e1000,netdev=n0,mac={mac}",
-            "-serial", f"file:{serial}", "-monitor", "none", "-display", "none"]
+    machine = efi_firmware(serial.parent, secure_boot) if efi else ["-machine", "pc", "-boot", "n"]
+    # A path is a URL on nginx; anything else a file on slirp's TFTP server.
+    url = f"http://10.0.2.2:{web.nginx.port}{bootfile}" if bootfile.startswith("/") else bootfile
+    argv = ["qemu-system-x86_64", *machine, "-accel", "tcg", "-m", "256",
+            "-nographic", "-no-reboot", "-uuid", uuid,
+            "-netdev", f"user,id=n0,bootfile={url}{netdev}",
+            "-device", f"{nic},netdev=n0,mac={mac}" + (",bootindex=1" if efi else ""),
+            *extra, "-serial", f"file:{serial}", "-monitor", "none", "-display", "none"]
     with open(serial.with_suffix(".qemu.log"), "wb") as log:
         qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     deadline = time.monotonic() + timeout
     try:
         while True:
             entries = web.nginx.access()[start:]
-            if until(entries) or time.monotonic() > deadline or gave_up(serial):
+            if until(entries) or time.monotonic() > deadline or gave_up(serial, stop_on):
                 return entries
             if qemu.poll() is not None:
                 time.sleep(0.3)  # nginx logs a request after answering it

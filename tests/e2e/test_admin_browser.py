@@ -57,7 +57,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 def test_browser_sets_the_next_boot_and_ipxe_takes_it_once(web: Stack, browser: Browser, admin_state: State,
                                                            tmp_path: Path) -> None:
     # The machine has booted before (so the inventory lists it).
-    assert web.request(f"/boot/boot.ipxe?mac={HYPHEN}&uuid={UUID}").status == 200
+    assert web.request(f"/netboot/boot.ipxe?mac={HYPHEN}&uuid={UUID}").status == 200
     page = browser.page(AUTH)
     page.navigate(web.nginx.url("/admin/"))
     assert page.evaluate("document.title") == "Boot farm"
@@ -73,13 +73,13 @@ def test_browser_sets_the_next_boot_and_ipxe_takes_it_once(web: Stack, browser: 
     assert admin_state.peek(MAC) == ("once", False)
 
     serial = tmp_path / "serial.log"
-    entries = boot(web, serial, bootfile="/boot/boot.ipxe", mac=MAC, uuid=UUID,
+    entries = boot(web, serial, bootfile="/netboot/boot.ipxe", mac=MAC, uuid=UUID,
                    until=lambda seen: netboot.requested(seen, "/marker/ipxe/"))
     why = netboot.explain(entries, serial)
     seen = netboot.uris(entries)
     once = [n for n, uri in enumerate(seen) if f"/marker/once/{HYPHEN}" in uri]
     default = [n for n, uri in enumerate(seen) if f"/marker/ipxe/{HYPHEN}" in uri]
-    menus = [n for n, uri in enumerate(seen) if uri.startswith("/boot/boot.ipxe?")]
+    menus = [n for n, uri in enumerate(seen) if uri.startswith("/netboot/boot.ipxe?")]
     assert len(once) == 1 and default, why
     assert len(menus) == 2 and menus[0] < once[0] < menus[1] < default[0], why
     assert admin_state.peek(MAC) is None
@@ -92,7 +92,7 @@ def test_browser_sets_the_next_boot_and_ipxe_takes_it_once(web: Stack, browser: 
 def test_forged_forms_change_nothing(web: Stack, browser: Browser, admin_state: State) -> None:
     """A page on another site posting the form (even with a leaked token),
     and the page's own form without its token: 403, no mark."""
-    assert web.request(f"/boot/boot.ipxe?mac={HYPHEN}").status == 200
+    assert web.request(f"/netboot/boot.ipxe?mac={HYPHEN}").status == 200
     page = browser.page(AUTH)
     page.navigate(web.nginx.url("/admin/"))
     token = page.evaluate(f"{ROW}.querySelector('input[name=csrf]').value")

@@ -49,7 +49,7 @@ def test_crlf_in_a_boot_menu_query_value(web: Stack, query: str, damaged_mac: bo
     query is parsed tolerantly) or refuses the request; either way nothing of
     it reaches the response and the machine is not taken for the MAC."""
     require_frontend("scgi-bootmenu")
-    answer = web.request(f"/boot/boot.ipxe?{query}")
+    answer = web.request(f"/netboot/boot.ipxe?{query}")
     assert answer.status in (200, 400), answer.text
     assert "X-Evil" not in answer.headers
     lines = answer.text.splitlines()
@@ -61,5 +61,5 @@ def test_crlf_in_a_boot_menu_query_value(web: Stack, query: str, damaged_mac: bo
 
 def test_traversal_in_a_pxelinux_config_name(web: Stack) -> None:
     require_frontend("scgi-bootmenu")
-    answer = web.raw(b"GET /pxelinux.cfg/..%2f..%2fbootmenu.toml HTTP/1.0\r\nHost: x\r\n\r\n")
+    answer = web.raw(b"GET /netboot/pxelinux.cfg/..%2f..%2fbootmenu.toml HTTP/1.0\r\nHost: x\r\n\r\n")
     assert status_of(answer) in (400, 403, 404), answer[:300]

@@ -2,8 +2,10 @@
 
 Booting a machine from them needs a network of its own; what can be proven
 here is that both servers accept the files and that each keeps the loop
-breaker: plain PXE gets undionly.kpxe over TFTP, iPXE (user-class "iPXE")
-gets the HTTP URL of the boot menu instead of loading iPXE again.
+breaker and the split by architecture: BIOS PXE gets undionly.kpxe, UEFI
+x86_64 and arm64 PXE their snponly.efi over TFTP, UEFI HTTP Boot
+(HTTPClient) the EFI binary's URL, and iPXE (user-class "iPXE") the boot
+menu's URL under the one mount point of examples/nginx.conf.
 """
 
 from __future__ import annotations
@@ -36,11 +38,24 @@ def test_dhcp_servers_accept_the_examples_and_refuse_a_broken_copy(name, command
     assert check([program, *command[1:], str(broken)]).returncode != 0
 
 
-def test_both_examples_break_the_ipxe_loop():
-    dnsmasq = (DHCP / "dnsmasq.conf").read_text()
+def test_both_examples_break_the_ipxe_loop_and_split_by_architecture():
+    dnsmasq = (DHCP / "dnsmasq.conf").read_text().splitlines()
     assert "dhcp-userclass=set:ipxe,iPXE" in dnsmasq
-    assert "dhcp-boot=tag:!ipxe,undionly.kpxe" in dnsmasq
-    assert "dhcp-boot=tag:ipxe,http://" in dnsmasq
+    boots = [line for line in dnsmasq if line.startswith("dhcp-boot=")]
+    assert boots[0] == "dhcp-boot=tag:ipxe,http://192.168.1.2/netboot/boot.ipxe"
+    assert all(line.startswith("dhcp-boot=tag:!ipxe,") for line in boots[1:])  # the loop breaker
+    for match in ("option:client-arch,7", "option:client-arch,9", "option:client-arch,11",
+                  "option:client-arch,19"):
+        assert any(line.startswith("dhcp-match=set:") and line.endswith(match) for line in dnsmasq), match
+    assert "dhcp-vendorclass=set:http,HTTPClient" in dnsmasq
+    assert "dhcp-option-force=tag:http,option:vendor-class,HTTPClient" in dnsmasq
+    files = {line.rsplit(",", 1)[1] for line in boots}
+    assert files == {"http://192.168.1.2/netboot/boot.ipxe", "undionly.kpxe", "snponly.efi", "arm64/snponly.efi",
+                     "http://192.168.1.2/netboot/snponly.efi", "http://192.168.1.2/netboot/arm64/snponly.efi"}
     dhcpd = (DHCP / "dhcpd.conf").read_text()
-    assert 'option user-class = "iPXE"' in dhcpd
-    assert 'filename "undionly.kpxe"' in dhcpd and 'filename "http://' in dhcpd
+    assert 'if exists user-class and option user-class = "iPXE" {\n        filename "http://192.168.1.2/netboot/boot.ipxe";' in dhcpd
+    for text in ('option client-arch = 7 or option client-arch = 9 {\n        filename "snponly.efi";',
+                 'option client-arch = 11 {\n        filename "arm64/snponly.efi";',
+                 'option vendor-class-identifier "HTTPClient";', 'filename "undionly.kpxe";',
+                 'filename "http://192.168.1.2/netboot/arm64/snponly.efi";'):
+        assert text in dhcpd, text

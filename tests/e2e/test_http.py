@@ -139,14 +139,14 @@ def test_boot_menu_for_two_different_macs(web: Stack) -> None:
     """A MAC with a rule gets its default entry; another MAC gets the catch-all menu."""
     require_frontend("scgi-bootmenu")
     uuid = "12345678-1234-5678-9abc-def012345678"
-    chain = web.request("/boot/boot.ipxe")
+    chain = web.request("/netboot/boot.ipxe")
     assert chain.status == 200, chain.text
     assert chain.text.startswith("#!ipxe") and "chain boot.ipxe?" in chain.text
-    ruled = web.request(f"/boot/boot.ipxe?mac=52:54:00:12:34:56&uuid={uuid}")
-    other = web.request(f"/boot/boot.ipxe?mac=52:54:00:00:00:99&uuid={uuid}")
+    ruled = web.request(f"/netboot/boot.ipxe?mac=52:54:00:12:34:56&uuid={uuid}")
+    other = web.request(f"/netboot/boot.ipxe?mac=52:54:00:00:00:99&uuid={uuid}")
     assert ruled.status == other.status == 200, (ruled.text, other.text)
     assert "--default ipxe-marker" in ruled.text, ruled.text
     assert "--default local" in other.text, other.text
-    pxelinux = web.request("/pxelinux.cfg/01-52-54-00-12-34-57")
+    pxelinux = web.request("/netboot/pxelinux.cfg/01-52-54-00-12-34-57")
     assert pxelinux.status == 200, pxelinux.text
     assert "DEFAULT pxe-mac" in pxelinux.text

@@ -42,12 +42,12 @@ def test_ipxe_boots_the_menu_of_its_mac(web: Stack, tmp_path: Path) -> None:
     require_frontend("scgi-bootmenu")
     mac, hyphen = "52:54:00:12:34:56", "52-54-00-12-34-56"
     serial = tmp_path / "serial.log"
-    entries = boot(web, serial, bootfile="/boot/boot.ipxe", mac=mac, uuid=UUID,
+    entries = boot(web, serial, bootfile="/netboot/boot.ipxe", mac=mac, uuid=UUID,
                    until=lambda seen: requested(seen, "/marker/"))
     why = explain(entries, serial)
     ipxe = [e for e in entries if e["user_agent"].startswith("iPXE/")]
-    assert ipxe and ipxe[0]["uri"] == "/boot/boot.ipxe", why
-    menus = [e for e in ipxe if e["uri"].startswith("/boot/boot.ipxe?")]
+    assert ipxe and ipxe[0]["uri"] == "/netboot/boot.ipxe", why
+    menus = [e for e in ipxe if e["uri"].startswith("/netboot/boot.ipxe?")]
     assert menus and menus[0]["status"] == "200", why
     query = menus[0]["uri"].lower()
     assert f"mac={mac}" in query or f"mac={hyphen}" in query, why
@@ -63,7 +63,7 @@ def test_ipxe_one_shot_mark_is_used_once(web: Stack, tmp_path: Path) -> None:
     mac, hyphen = "52:54:00:12:34:56", "52-54-00-12-34-56"
     bootmenu(web.path("/srv/scgi/bootmenu.toml"), "next", mac, "once")
     serial = tmp_path / "serial.log"
-    entries = boot(web, serial, bootfile="/boot/boot.ipxe", mac=mac, uuid=UUID,
+    entries = boot(web, serial, bootfile="/netboot/boot.ipxe", mac=mac, uuid=UUID,
                    until=lambda seen: requested(seen, "/marker/ipxe/"))
     why = explain(entries, serial)
     seen = uris(entries)
@@ -71,7 +71,7 @@ def test_ipxe_one_shot_mark_is_used_once(web: Stack, tmp_path: Path) -> None:
     default = [n for n, uri in enumerate(seen) if f"/marker/ipxe/{hyphen}" in uri]
     assert len(once) == 1, why
     assert default and default[0] > once[0], why
-    menus = [n for n, uri in enumerate(seen) if uri.startswith("/boot/boot.ipxe?")]
+    menus = [n for n, uri in enumerate(seen) if uri.startswith("/netboot/boot.ipxe?")]
     assert len(menus) == 2 and menus[0] < once[0] < menus[1] < default[0], why
 
 
@@ -88,18 +88,18 @@ def test_pxelinux_gets_the_config_of_its_machine(web: Stack, tmp_path: Path, mac
         pytest.skip("lpxelinux.0 missing: apt-get install --no-install-recommends pxelinux syslinux-common")
     hyphen = mac.replace(":", "-")
     serial = tmp_path / "serial.log"
-    entries = boot(web, serial, bootfile="/lpxelinux.0", mac=mac, uuid=uuid,
+    entries = boot(web, serial, bootfile="/netboot/lpxelinux.0", mac=mac, uuid=uuid,
                    until=lambda seen: requested(seen, "/marker/"))
     why = explain(entries, serial)
     syslinux = [e for e in entries if e["user_agent"].startswith("Syslinux/")]
-    configs = [e for e in syslinux if e["uri"].startswith("/pxelinux.cfg/")]
+    configs = [e for e in syslinux if e["uri"].startswith("/netboot/pxelinux.cfg/")]
     assert configs, why
-    assert configs[0]["uri"] == f"/pxelinux.cfg/{UUID_PXELINUX_OF[uuid]}", why
+    assert configs[0]["uri"] == f"/netboot/pxelinux.cfg/{UUID_PXELINUX_OF[uuid]}", why
     served = [e for e in configs if e["status"] == "200"]
     assert served, why
     assert all(e["upstream"].endswith("/run/boot.sock") for e in configs), why
     if by_uuid:
-        assert served[0]["uri"] == f"/pxelinux.cfg/{UUID_PXELINUX_OF[uuid]}", why
+        assert served[0]["uri"] == f"/netboot/pxelinux.cfg/{UUID_PXELINUX_OF[uuid]}", why
     assert requested(syslinux, f"{marker}{hyphen}"), why
     other = "/marker/pxelinux-mac/" if by_uuid else "/marker/pxelinux-uuid/"
     assert not requested(entries, other), why
