@@ -381,7 +381,7 @@ def _serve_pool(loop: _Loop, requests: int, workers: int, grace: float) -> None:
             os.kill(pid, signal.SIGTERM)
         loop.listener.close()
         passed.close()
-        _finish(set(running), grace, signal.SIGKILL)
+        _finish(set(running), grace, signal.SIGKILL, resend=signal.SIGTERM)
     finally:
         activity.release()
         board.close()
@@ -501,15 +501,32 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _finish(children: set[int], grace: float, ending: int | None = None) -> None:
-    """Let running children end within `grace` seconds, then end the rest with `ending` (SIGTERM)."""
+#: Seconds between the SIGTERMs a stopping pool sends its workers that still run.
+RESEND_INTERVAL = 1.0
+
+
+def _finish(children: set[int], grace: float, ending: int | None = None, resend: int | None = None) -> None:
+    """Let running children end within `grace` seconds, then end the rest with `ending` (SIGTERM).
+
+    With `resend`, the children still running get that signal again every
+    RESEND_INTERVAL: a stop request must not hang on one signal that a worker
+    missed (an idle worker stops at once, a busy one after its request).
+    """
     import signal
 
     if ending is None:
         ending = signal.SIGTERM
     deadline = time.monotonic() + grace
+    next_resend = time.monotonic() + RESEND_INTERVAL
     while children and time.monotonic() < deadline:
         _reap(children)
+        if resend is not None and time.monotonic() >= next_resend:
+            next_resend += RESEND_INTERVAL
+            for pid in children:
+                try:
+                    os.kill(pid, resend)
+                except ProcessLookupError:
+                    pass
         time.sleep(0.01)
     if children:
         log_line(f"{len(children)} request(s) still running after {grace:g}s, ending them")

@@ -339,9 +339,10 @@ def test_out_of_descriptors_the_wsgi_server_waits_instead_of_dying_or_spinning(t
     process = subprocess.Popen(python_cmd("scgi-wsgi", "--listen", f"unix:{sock_path}", "--stderr", log,
                                           *extra, f"{REPO}/examples/hello_wsgi.py"), env=child_env())
     try:
-        wait_for(lambda: sock_path.exists() and (not pool or children_of(process.pid)), what="the server")
+        wait_for(sock_path.exists, what="the socket")
+        assert call(f"unix:{sock_path}", timeout=20).status == 200  # every process up and settled
         acceptor = children_of(process.pid).pop() if pool else process.pid
-        held = len(os.listdir(f"/proc/{acceptor}/fd"))
+        held = _settled_descriptors(acceptor)
         soft, hard = _nofile(acceptor)  # only the soft limit moves: raising a hard one takes privilege
         subprocess.run(["prlimit", f"--pid={acceptor}", f"--nofile={held}:{hard}"], check=True)
         with socket.socket(socket.AF_UNIX) as waiting:
@@ -359,6 +360,16 @@ def test_out_of_descriptors_the_wsgi_server_waits_instead_of_dying_or_spinning(t
     finally:
         process.terminate()
         assert process.wait(30) == 0
+
+
+def _settled_descriptors(pid: int) -> int:
+    """How many descriptors `pid` holds, once that stops changing (a request's are closed)."""
+    counts = [-1]
+    while True:
+        counts.append(len(os.listdir(f"/proc/{pid}/fd")))
+        if counts[-1] == counts[-2]:
+            return counts[-1]
+        time.sleep(0.1)
 
 
 def _nofile(pid: int) -> tuple[str, str]:
