@@ -58,7 +58,11 @@ def send_error(fd: int, status: int, message: str, detail: str = "") -> None:
     goes to the log only.
     """
     log_line(f"{status_line(status)}: {message}{' (' + detail + ')' if detail else ''}")
-    data = error_response(status, message)
+    write_quietly(fd, error_response(status, message))
+
+
+def write_quietly(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd`; a client that went away only stops it."""
     try:
         while data:
             data = data[os.write(fd, data) :]
@@ -176,12 +180,7 @@ def log_unavailable(target: object, error: OSError, resident: bool = False) -> i
     from .resident import listener_from_environment
 
     if not resident and listener_from_environment(0) is None:
-        data = error_response(503, "the gateway cannot open its log")
-        try:
-            while data:
-                data = data[os.write(1, data):]
-        except OSError:
-            pass
+        write_quietly(1, error_response(503, "the gateway cannot open its log"))
         finish_connection(0, 1)
     return 1
 

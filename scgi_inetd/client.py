@@ -7,7 +7,6 @@ one end of a socketpair on its fds 0, 1 and 2.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time

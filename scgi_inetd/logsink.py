@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
     from typing import TextIO
 
-__all__ = ["exit_now", "log_line", "open_log", "program_name", "quote_names"]
+__all__ = ["exit_now", "line_prefix", "log_line", "open_log", "program_name", "quote_names"]
 
 #: quote_names shows at most this many names, each cut to QUOTED_NAME_CHARS: a
 #: client sending thousands of names still gets one short log line.
@@ -26,11 +26,16 @@ def program_name() -> str:
     return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "scgi-inetd"
 
 
+def line_prefix() -> str:
+    """`program[pid]: `, what every log line of every program starts with."""
+    return f"{program_name()}[{os.getpid()}]: "
+
+
 def log_line(message: str) -> None:
     """Write one line to fd 2: `program[pid]: message`. Never raises."""
     text = " ".join(message.split("\n"))
     try:
-        os.write(2, f"{program_name()}[{os.getpid()}]: {text}\n".encode("utf-8", "backslashreplace"))
+        os.write(2, f"{line_prefix()}{text}\n".encode("utf-8", "backslashreplace"))
     except OSError:
         pass
 

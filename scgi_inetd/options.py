@@ -22,7 +22,7 @@ import select
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
-    from typing import Any, Callable, Sequence, TextIO
+    from typing import Any, Sequence, TextIO
 
 from . import __version__
 from .protocol import DEFAULT_MAX_HEADER

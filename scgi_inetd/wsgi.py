@@ -24,7 +24,7 @@ and the resident loop are imported when needed.
 import os
 import stat
 
-from .logsink import program_name, quote_names
+from .logsink import line_prefix, quote_names
 from .options import ServeOptions, find_listener, listen_first
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError, hint_whole_path, sends_whole_path, split_mount
 from .protocol import request_path as protocol_request_path
@@ -211,7 +211,7 @@ def build_environ(headers: dict[str, str], body: BodyInput, errors: "TextIO", *,
     environ: dict = {name: value for name, value in headers.items() if "." not in name}
     if len(environ) != len(headers):
         reserved = [name for name in headers if "." in name]
-        errors.write(f"{program_name()}[{os.getpid()}]: dropped request variables with '.' "
+        errors.write(f"{line_prefix()}dropped request variables with '.' "
                      f"in the name (reserved by PEP 3333): {quote_names(reserved)}\n")
     for name in DUPLICATE_CGI_NAMES:
         environ.pop(name, None)
@@ -405,7 +405,7 @@ class Response:
 
     def log(self, message: str) -> None:
         """One line in the log, in the form scgi_inetd.logsink.log_line uses."""
-        self.errors.write(f"{program_name()}[{os.getpid()}]: {message}\n")
+        self.errors.write(f"{line_prefix()}{message}\n")
 
     def start_response(self, status: str, headers: list, exc_info: "Any" = None) -> "Callable[[bytes], None]":
         """PEP 3333 start_response: check and keep the head; send nothing yet."""

@@ -115,7 +115,9 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     except Exception:
         import traceback
 
-        errors.write(f"scgi-wsgi[{os.getpid()}]: cannot load {target}:\n{traceback.format_exc()}")
+        from .logsink import line_prefix
+
+        errors.write(f"{line_prefix()}cannot load {target}:\n{traceback.format_exc()}")
         if not _resident(listen_fd):
             handle_connection(_failed_app, errors, script_name=options.script_name,
                               max_header=options.max_header, header_timeout=options.header_timeout)

@@ -151,3 +151,10 @@ def test_hex_form_round_trips_printable_ascii(text):
 ])
 def test_decode_hex(text, expected):
     assert identity.decode_hex(text) == expected
+
+
+def test_a_non_ascii_blank_makes_a_value_invalid_in_both_forms():
+    """Found by the round trip above: the plain form once trimmed U+00A0 and kept '0'."""
+    assert identity.parse_text("0\xa0") is None
+    machine = identity.from_query(parse_query(identity.to_query({"serial": "0\xa0"})))
+    assert "serial" not in machine

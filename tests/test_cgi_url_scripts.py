@@ -15,7 +15,7 @@ from scgi_inetd.protocol import parse_response, percent_decode
 
 from .cgi_support import log_lines, run_raw, write_script
 from .cgi_support import request as scgi_request
-from .test_cgi_confinement import OK_SCRIPT, tree  # noqa: F401 (tree is a fixture)
+from .test_cgi_confinement import tree  # noqa: F401 (tree is a fixture)
 from .test_cgi_resident import server  # noqa: F401 (a fixture)
 
 PATHS_SCRIPT = ("#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\n'\n"

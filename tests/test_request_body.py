@@ -24,7 +24,7 @@ import pytest
 from scgi_inetd.client import connect
 from scgi_inetd.protocol import parse_response
 
-from .cgi_support import is_gone, log_lines, request, scgi_run, write_script
+from .cgi_support import is_gone, log_lines, request, write_script
 from .support import REPO, child_env, python_cmd
 
 # Prints its header, then reads its body: the natural order in a shell script.

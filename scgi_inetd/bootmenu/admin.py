@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # typing costs milliseconds of import per request
     from typing import Any, Callable, Iterable
 
 from .identity import parse_mac
+from ..logsink import line_prefix
 from .loader import ConfigError, load
 from .query import parse_cookies, parse_query
 from .state import State, StateError, require
@@ -218,7 +219,7 @@ def make_admin_app(config_path: str, cache: str | None = None, *, secret: str | 
 
 
 def _log(environ: dict, message: str) -> None:
-    environ["wsgi.errors"].write(f"scgi-bootmenu admin: {message}\n")
+    environ["wsgi.errors"].write(f"{line_prefix()}admin: {message}\n")
 
 
 def _equal(given: str, expected: str) -> bool:

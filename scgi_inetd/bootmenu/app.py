@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # typing costs milliseconds of import per request
 
 from . import identity as ident
 from . import menu as menus
+from ..logsink import line_prefix
 from .loader import ConfigError, load
 from .query import parse_cookies, parse_query
 
@@ -40,8 +41,8 @@ GRUB_PREFIX = "/grub/"
 
 
 def _log(environ: dict, message: str) -> None:
-    """One line on wsgi.errors (the front-end points it at the log)."""
-    environ["wsgi.errors"].write(f"scgi-bootmenu: {message}\n")
+    """One line on wsgi.errors (the front-end points it at the log), as every program writes them."""
+    environ["wsgi.errors"].write(f"{line_prefix()}{message}\n")
 
 
 class BootMenuApp:

@@ -133,8 +133,12 @@ def parse_cidr(text: str) -> tuple[int, int] | None:
 
 
 def parse_text(text: str) -> str | None:
-    """A serial, manufacturer or product string: printable ASCII, trimmed."""
-    text = text.strip()
+    """A serial, manufacturer or product string: printable ASCII, trimmed of ASCII blanks.
+
+    Only ASCII whitespace is trimmed, as the hex form (bytes) is read: a
+    non-ASCII blank such as U+00A0 makes the value invalid on both paths.
+    """
+    text = text.strip(" \t\n\r\v\f")
     if not text or len(text) > MAX_TEXT or not text.isascii() or not text.isprintable():
         return None
     return text
