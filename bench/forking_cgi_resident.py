@@ -14,16 +14,16 @@ import sys
 
 from scgi_inetd.cgi_exec import CgiConfig, serve_connection
 from scgi_inetd.logsink import open_log
-from scgi_inetd.resident import bind_listener, serve
+from scgi_inetd.listener import bind_listener
+from scgi_inetd.resident import serve
 
 
 def main() -> int:
     path, directory = sys.argv[1], sys.argv[2]
     open_log(None)
     config = CgiConfig(directory=directory)
-    listen_fd = bind_listener(f"unix:{path}")
-    os.chmod(path, 0o666)
-    return serve(listen_fd, lambda: serve_connection(config))
+    listen_fd = bind_listener(f"unix:{path}", mode=0o666)
+    return serve(listen_fd, lambda request: serve_connection(config, request=request))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable
 
-__all__ = ["REASONS", "abort_connection", "error_response", "finish_connection", "half_close",
-           "log_unavailable", "send_error", "status_line"]
+__all__ = ["DISCARD_LIMIT", "DRAIN_IDLE", "DRAIN_LIMIT", "REASONS", "abort_connection", "error_response",
+           "finish_connection", "half_close", "log_unavailable", "send_error", "status_line"]
 
 # Reason phrases for the statuses the gateway itself answers with (RFC 9110).
 # A table instead of http.HTTPStatus: importing `http` pulls in `enum`.
@@ -77,6 +77,9 @@ DISCARD_LIMIT = 16 << 20
 #: Seconds without a byte after which draining gives up: nginx writes the
 #: whole request at once, so a pause this long means nothing more is coming.
 DRAIN_IDLE = 2.0
+#: Seconds after which draining ends whatever still comes: a client sending a
+#: byte a second would otherwise hold the process through DISCARD_LIMIT bytes.
+DRAIN_LIMIT = 10.0
 
 
 def finish_connection(stdin: int = 0, stdout: int = 1, unread: "int | None" = None,
@@ -96,11 +99,14 @@ def finish_connection(stdin: int = 0, stdout: int = 1, unread: "int | None" = No
     if left <= 0:
         return
     import select
+    import time
 
     poller = select.poll()
     poller.register(stdin, select.POLLIN)
+    deadline = time.monotonic() + DRAIN_LIMIT
     while left > 0:
-        if not poller.poll(idle * 1000):
+        wait = min(idle, deadline - time.monotonic())
+        if wait <= 0 or not poller.poll(wait * 1000):
             return
         try:
             chunk = os.read(stdin, min(left, 1 << 16))
@@ -177,7 +183,7 @@ def log_unavailable(target: object, error: OSError, resident: bool = False) -> i
         syslog.syslog(syslog.LOG_ERR, message)
     else:
         log_line(message)
-    from .resident import listener_from_environment
+    from .listener import listener_from_environment
 
     if not resident and listener_from_environment(0) is None:
         write_quietly(1, error_response(503, "the gateway cannot open its log"))

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         # The supervisor that fixes the Status line is a process per request.
         from .resident import serve
 
-        return serve(listen_fd, lambda: serve_connection(config, run), options)
+        return serve(listen_fd, lambda request: serve_connection(config, run, request), options)
     from .cgi_resident import serve as serve_spawning
 
     return serve_spawning(listen_fd, config, options)

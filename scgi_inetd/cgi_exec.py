@@ -91,14 +91,17 @@ class CgiConfig:
         self.spool_dir = spool_dir
 
 
-def serve_connection(config: CgiConfig, run: "Runner | None" = None) -> int:
+def serve_connection(config: CgiConfig, run: "Runner | None" = None,
+                     request: "dict[str, str] | None" = None) -> int:
     """Serve the connection on fds 0 and 1 with ``run`` (exec_script unless given).
 
     The caller picks the runner: exec_script, which does not return when the
     script starts, or status_fixup.run_supervised for --fix-status.
+    ``request``, the header a resident loop has read already, is not read again.
     """
     try:
-        request = read_request(0, max_header=config.max_header, timeout=config.header_timeout)
+        if request is None:
+            request = read_request(0, max_header=config.max_header, timeout=config.header_timeout)
     except ProtocolError as error:
         from .answer import finish_connection, send_error
 

@@ -292,7 +292,7 @@ def find_listener(listen: str | None, stdin: int = 0, *, mode: int = DEFAULT_SOC
                   owner: str | None = None) -> int | None:
     """The listening socket to serve in resident mode, or None to serve the one connection on `stdin`.
 
-    `listen` (--listen) is bound (a unix socket with `mode` and `owner`); otherwise scgi_inetd.resident looks for a
+    `listen` (--listen) is bound (a unix socket with `mode` and `owner`); otherwise scgi_inetd.listener looks for a
     socket the super-server passed (LISTEN_FDS, or a listening socket on
     `stdin` from inetd `wait`). That module and the _socket its check needs
     would cost every one-shot request about as much as the gateway itself,
@@ -300,12 +300,12 @@ def find_listener(listen: str | None, stdin: int = 0, *, mode: int = DEFAULT_SOC
     writable, a listening socket never is. Anything else gets the exact check.
     """
     if listen:
-        from .resident import bind_listener
+        from .listener import bind_listener
 
         return bind_listener(listen, mode=mode, owner=owner)
     if "LISTEN_PID" not in os.environ and _writable(stdin):
         return None
-    from .resident import listener_from_environment
+    from .listener import listener_from_environment
 
     return listener_from_environment(stdin)
 

@@ -26,7 +26,7 @@ from .protocol import DEFAULT_MAX_HEADER, ProtocolError, RequestParser
 
 __all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_HEADER_TIMEOUT", "DEFAULT_SPOOL_DIR", "MEMORY_SPOOL",
            "BodyError", "body_short", "body_stalled", "check_body_size", "header_connection_lost",
-           "header_cut_short", "open_spool", "read_request", "spool_body", "write_spool"]
+           "header_cut_short", "header_timed_out", "open_spool", "read_request", "spool_body", "write_spool"]
 
 # A client that has not sent its header after this long is not coming: nginx
 # sends it in one write right after connecting. Bounds a slow-loris client.
@@ -82,7 +82,7 @@ def read_request(
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise ProtocolError(408, "request header not complete in time")
+            raise header_timed_out()
         try:
             chunk = os.read(fd, parser.needed())
         except ConnectionError as error:
@@ -100,6 +100,10 @@ def header_connection_lost(error: OSError) -> ProtocolError:
 
 def header_cut_short(received: int) -> ProtocolError:
     return ProtocolError(400, f"connection closed inside the request header at byte {received}")
+
+
+def header_timed_out() -> ProtocolError:
+    return ProtocolError(408, "request header not complete in time")
 
 
 def check_body_size(length: int, max_body: "int | None") -> None:

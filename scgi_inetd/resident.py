@@ -1,418 +1,600 @@
-"""Resident mode: accept on a listening socket and fork one child per connection.
+"""Resident mode: one frame that accepts and reads headers, and three strategies that serve.
 
-Shared by every front-end. The child puts the connection on fds 0 and 1 and
-runs the front-end's one-shot path unchanged, so a program written for inetd
-`nowait` also works under `wait`, a systemd `Accept=no` unit, or `--listen`.
-What is imported once before the loop (the app, the library) is not paid again
-per request: that is the whole gain over one-shot mode.
+A program written for inetd `nowait` (one connection on fds 0 and 1) also
+serves under `wait`, a systemd `Accept=no` unit or `--listen`. The frame
+(`Frame`) accepts each connection and reads its SCGI header in its own poll
+loop, so a client still sending its header, slowly or never, holds no
+process: only a whole header is handed to a strategy, which serves the
+request with what was imported once before the loop (the app, the library):
+that is the whole gain over one-shot mode.
 
-Loop: poll the listener and a wake-up pipe (signals write to it); reap
-children; stop accepting at `max_children`; exit after `idle_timeout` without
-a connection or child; on SIGTERM close the listener, give running children
-`grace` seconds, then end the rest and exit 0.
+- `ForkEach` (`--requests-per-child 1`): a forked child per connection puts
+  it on fds 0 and 1 and runs the front-end's one-shot path, the header
+  already read.
+- `Pool` (`--requests-per-child N`): `--max-children` workers forked once
+  serve N connections each, then exit and are replaced. The frame passes
+  each connection (SCM_RIGHTS) and its header to an idle worker over that
+  worker's own socketpair; a worker whose socketpair ends (the frame stopped,
+  or was killed) exits. The price is isolation: what one request leaves in
+  a worker's memory the next one sees.
+- `cgi_resident.CgiSpawner` (`scgi-run`): the script starts with posix_spawn.
 
-With `requests_per_child` N > 1 the fork is paid once per N connections
-instead: a pool of `max_children` pre-forked workers each block in accept()
-on the shared listener (the kernel wakes one) and serve up to N connections
-with the same one-shot path, then exit and are replaced. The price is
-isolation: what one request leaves in a worker's memory the next one sees.
+The frame's part, once for all three: a wake-up pipe that the signal
+handlers write to; SIGTERM, SIGINT and SIGHUP ask for a graceful stop (the
+listener closes, work in progress gets `--grace` seconds, then SIGTERM, and
+SIGKILL after KILL_GRACE); reaping with exit codes; the idle clock
+(`--idle-timeout`); at most `--max-children` requests being served; error
+answers sent without blocking and the refused body drained under an idle
+and an absolute deadline; a send timeout on every connection handed on, so
+a client that does not read cannot hold a process for ever.
 """
 
-from __future__ import annotations
-
-import errno
 import os
 import select
-import stat
+import signal
+import socket
+import struct
 import time
+from collections import deque
+
+from .answer import DISCARD_LIMIT, DRAIN_IDLE, DRAIN_LIMIT, send_error
+from .logsink import log_line
+from .options import ServeOptions
+from .process_group import KILL_GRACE
+from .protocol import ProtocolError, RequestParser
+from .reader import header_connection_lost, header_cut_short, header_timed_out
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
-    from typing import Callable
+    from typing import Callable, Iterable
 
-# Every one-shot request imports this module to call listener_from_environment,
-# so `socket` and `signal` (5 and 3 ms: both pull in enum) and `typing` are
-# imported inside the functions of the resident loop, which pay them once.
+    #: A front-end's one-shot path for a connection on fds 0 and 1 whose header (the environ) is read.
+    Handler = Callable[[dict[str, str]], None]
 
-from .logsink import log_line
-from .options import DEFAULT_SOCKET_MODE, ServeOptions
-
-__all__ = ["bind_listener", "listener_from_environment", "serve"]
+__all__ = ["ACCEPT_PAUSE", "KILL_GRACE", "SEND_TIMEOUT", "STOP_SIGNALS", "ForkEach", "Frame", "Held",
+           "Pool", "end_children", "serve"]
 
 #: Seconds the listener is left alone after accept() failed (EMFILE, ENFILE,
 #: ENOBUFS): it stays readable while the connection waits, and trying again at
 #: once would spin the loop and fill the log.
 ACCEPT_PAUSE = 0.1
+#: Seconds a write to a client may make no progress before it fails (SO_SNDTIMEO).
+SEND_TIMEOUT = 60.0
+#: Signals that ask for a graceful stop. SIGHUP too: a resident server has no
+#: configuration to reload, and a supervisor restarts it after the stop.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: Connections accepted at most per wake-up, so a flood cannot starve the rest of the loop.
+ACCEPTS_PER_TURN = 64
+#: Bytes read at a time from a refused request's body.
+DRAIN_CHUNK = 1 << 16
 
-# systemd's sd_listen_fds(3): passed sockets start at fd 3.
-SD_LISTEN_FDS_START = 3
-LISTEN_BACKLOG = 128
 
+def serve(listen_fd: int, handle: "Handler", options: ServeOptions | None = None) -> int:
+    """Serve connections on `listen_fd` with `handle` until stopped or idle; return 0.
 
-def listener_from_environment(stdin: int = 0) -> int | None:
-    """The listening socket a super-server passed us, or None for a one-shot connection.
-
-    systemd (`Accept=no`) sets LISTEN_PID and LISTEN_FDS; inetd `wait` puts the
-    listening socket itself on fd 0.
+    `options` (the table's defaults when None): requests_per_child 1 forks a
+    child per connection; more runs a pool of max_children workers.
     """
-    if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS", "0") != "0":
-        for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-            os.environ.pop(name, None)
-        os.set_inheritable(SD_LISTEN_FDS_START, False)
-        return SD_LISTEN_FDS_START
-    try:
-        if not stat.S_ISSOCK(os.fstat(stdin).st_mode):
-            return None
-    except OSError:
-        return None
-    import _socket
-
-    sock = _socket.socket(fileno=stdin)
-    try:
-        listening = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ACCEPTCONN)
-    finally:
-        sock.detach()
-    return stdin if listening else None
-
-
-def bind_listener(address: str, *, mode: int = DEFAULT_SOCKET_MODE, owner: str | None = None) -> int:
-    """Listen on `unix:PATH` or `HOST:PORT`; return the fd.
-
-    A unix socket gets `mode` and `owner` (USER[:GROUP]) before anyone can
-    reach it: it is bound under a temporary name, set up, and renamed onto
-    PATH once listening, so PATH never names a socket that refuses
-    connections or has the umask's permissions. PATH may be a stale socket
-    (replaced), not one a server still listens on (refused).
-    """
-    import socket
-
-    if address.startswith("unix:"):
-        path = address[5:]
-        refuse_live_socket(path)
-        uid, gid = socket_owner_ids(owner)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        temporary = f"{path}.{os.getpid()}.tmp"
-        try:
-            sock.bind(temporary)
-            try:
-                os.chmod(temporary, mode)
-                if owner:
-                    os.chown(temporary, uid, gid)
-                sock.listen(LISTEN_BACKLOG)
-                os.rename(temporary, path)
-            except BaseException:
-                os.unlink(temporary)
-                raise
-        except BaseException:
-            sock.close()
-            raise
-        return sock.detach()
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"listen address must be unix:PATH or HOST:PORT, not {address!r}")
-    host = host.strip("[]")
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, int(port)))
-    sock.listen(LISTEN_BACKLOG)
-    return sock.detach()
-
-
-def refuse_live_socket(path: str) -> None:
-    """Raise ValueError when `path` is not a socket, or is one a server still listens on.
-
-    Without the check a second server renames its socket over the first's,
-    which keeps running, unreachable. The probe is a non-blocking connect:
-    refused means a stale file (no listener), which may be replaced; the
-    probed server sees one empty connection.
-    """
-    import socket
-
-    try:
-        if not stat.S_ISSOCK(os.lstat(path).st_mode):
-            raise ValueError(f"{path} exists and is not a socket")
-    except FileNotFoundError:
-        return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.setblocking(False)
-    try:
-        result = probe.connect_ex(path)
-    finally:
-        probe.close()
-    if result in (0, errno.EAGAIN, errno.EINPROGRESS):  # EAGAIN: listening, its queue full
-        raise ValueError(f"a server is already listening on {path}")
-    if result not in (errno.ECONNREFUSED, errno.ENOENT):
-        raise ValueError(f"cannot tell whether a server listens on {path}: {os.strerror(result)}")
-
-
-def socket_owner_ids(owner: str | None) -> tuple[int, int]:
-    """(uid, gid) for `USER[:GROUP]` (names or numbers), -1 for a part not given."""
-    if not owner:
-        return -1, -1
-    import grp
-    import pwd
-
-    user, _, group = owner.partition(":")
-    try:
-        uid = -1 if not user else int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
-        gid = -1 if not group else int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise ValueError(f"no such user or group in --socket-owner {owner!r}") from None
-    return uid, gid
-
-
-def serve(listen_fd: int, handle: Callable[[], None], options: ServeOptions | None = None) -> int:
-    """Serve connections on `listen_fd` until SIGTERM/SIGINT or `options.idle_timeout`; return 0.
-
-    `options` (the table's defaults when None) gives max_children,
-    idle_timeout, grace and requests_per_child: 1 forks a child per
-    connection; more runs a pool of `max_children` workers that each serve
-    that many connections.
-    """
-    import signal
-    import socket
-
     options = ServeOptions() if options is None else options
-    max_children, grace = options.max_children, options.grace
-    idle_timeout, requests_per_child = options.idle_timeout, options.requests_per_child
-
-    listener = socket.socket(fileno=listen_fd)
-    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    stopping: list[int] = []
-    previous = {sig: signal.signal(sig, lambda number, frame: stopping.append(number))
-                for sig in (signal.SIGTERM, signal.SIGINT)}
-    previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda number, frame: None)
-    old_wakeup = signal.set_wakeup_fd(wake_write)
-    loop = _Loop(listener, handle, (wake_read, wake_write), previous, stopping, idle_timeout)
-    try:
-        if requests_per_child > 1:
-            _serve_pool(loop, requests_per_child, max_children, grace)
-        else:
-            _serve_each(loop, max_children, grace)
-    finally:
-        signal.set_wakeup_fd(old_wakeup)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        os.close(wake_read)
-        os.close(wake_write)
-    return 0
+    frame = Frame(listen_fd, options)
+    if options.requests_per_child > 1:
+        return frame.run(Pool(frame, handle, options.max_children, options.requests_per_child))
+    return frame.run(ForkEach(frame, handle, options.max_children))
 
 
-class _Loop:
-    """What both loops share: the listener, the app's handler, the wake-up pipe and the stop request."""
+class Held:
+    """A connection the frame owns: its header arriving, or waiting for a slot, or its refusal draining."""
 
-    def __init__(self, listener: socket.socket, handle: Callable[[], None], wake: tuple[int, int],
-                 handlers: dict, stopping: list[int], idle_timeout: float | None) -> None:
-        self.listener = listener
-        self.handle = handle
-        self.wake = wake
-        self.handlers = handlers  # the signals the loop caught, which a child resets
-        self.stopping = stopping  # signals received; not empty means stop
-        self.idle_timeout = idle_timeout
+    __slots__ = ("sock", "fd", "parser", "environ", "deadline", "drain_until", "unread")
 
+    def __init__(self, sock: socket.socket, deadline: float, max_header: int) -> None:
+        self.sock = sock  # blocking, as the request's process wants it: reads here pass MSG_DONTWAIT
+        self.fd = sock.fileno()
+        self.parser = RequestParser(max_header)
+        self.environ: dict[str, str] | None = None  # once the header is in
+        self.deadline = deadline  # for the header; while draining, of the idle timer
+        self.drain_until = 0.0  # while draining: when it ends whatever comes
+        self.unread: int | None = None  # body bytes still to drain, once refused
 
-def _serve_each(loop: _Loop, max_children: int, grace: float) -> None:
-    """One forked child per connection, at most `max_children` at once."""
-    listener, wake_read, idle_timeout = loop.listener, loop.wake[0], loop.idle_timeout
-    listen_fd = listener.fileno()
-    listener.setblocking(False)
-    children: set[int] = set()
-    last_activity = time.monotonic()
-    paused_until = 0.0  # after a failed accept(): the listener is left alone until then
-    while not loop.stopping:
-        _reap(children)
-        now = time.monotonic()
-        if children:
-            last_activity = now
-        accepting = len(children) < max_children and now >= paused_until
-        timeout = None if accepting or now >= paused_until else paused_until - now
-        if idle_timeout is not None and not children:
-            idle_left = last_activity + idle_timeout - now
-            if idle_left <= 0:
-                log_line(f"idle for {idle_timeout:g}s, exiting")
-                break
-            timeout = idle_left if timeout is None else min(timeout, idle_left)
-        ready = select.select([wake_read, listen_fd] if accepting else [wake_read], [], [], timeout)[0]
-        if wake_read in ready:
-            _drain(wake_read)
-        if listen_fd in ready:
-            try:
-                connection, _ = listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                continue
-            except OSError as error:  # EMFILE and the like
-                if not paused_until:
-                    log_line(f"cannot accept: {error.strerror}; retrying every {ACCEPT_PAUSE:g} s")
-                paused_until = time.monotonic() + ACCEPT_PAUSE
-                continue
-            paused_until = 0.0
-            last_activity = time.monotonic()
-            children.add(_spawn(connection, loop.handle, listener, loop.wake, loop.handlers))
-    listener.close()
-    _finish(children, grace)
+    @property
+    def header(self) -> bytes:
+        """The header netstring as it came."""
+        return self.parser.buffer
 
 
-def _spawn(connection: socket.socket, handle: Callable[[], None], listener: socket.socket,
-           wake: tuple[int, int], handlers: dict) -> int:
-    """Fork a child that serves `connection` on fds 0 and 1 with the one-shot path."""
-    import signal
+class Frame:
+    """The accept / read-header / hand-over / reap loop every strategy runs in; see the module docstring.
 
-    pid, unblock = _fork()
-    if pid:
-        connection.close()
-        return pid
-    status = 1
-    try:
-        signal.set_wakeup_fd(-1)
-        for sig in handlers:
-            signal.signal(sig, signal.SIG_DFL)
-        unblock()
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        listener.close()
-        for fd in wake:
-            os.close(fd)
-        connection.setblocking(True)
-        os.dup2(connection.fileno(), 0)
-        os.dup2(connection.fileno(), 1)
-        connection.close()
-        handle()
-        status = 0
-    except BaseException as error:  # the child must never return into the loop
-        log_line(f"connection handler failed: {error!r}")
-    finally:
-        os._exit(status)
-
-
-def _fork() -> tuple[int, Callable[[], None]]:
-    """os.fork() with SIGTERM and SIGINT blocked in the child until it calls the function returned.
-
-    Until a child has set its own handlers it has the loop's, which only
-    note the signal in the loop's `stopping` list (the child's copy of it):
-    a SIGTERM arriving then would be lost and the child would serve on. The
-    blocked signal waits instead. The parent's mask is restored at once.
+    A strategy has `start()`, `has_slot()`, `take(held)` (a connection with
+    its header; the strategy owns it now), `exited(pid, code)`, `tick(now)`
+    and `next_deadline(now)` for its own timers, `busy()`, `stop()` (a stop
+    was asked: start nothing new) and `end()` (the grace is over).
     """
-    import signal
 
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGTERM, signal.SIGINT))
+    def __init__(self, listen_fd: int, options: ServeOptions) -> None:
+        self.listener = socket.socket(fileno=_above_stdio(listen_fd))
+        self.listener.setblocking(False)
+        self.options = options
+        self.poller = select.poll()
+        self.watched: dict[int, "Callable[[int], None]"] = {}  # a strategy's descriptors
+        self.held: dict[int, Held] = {}
+        self.queue: deque[Held] = deque()  # whole headers waiting for a slot
+        self.held_limit = held_limit()
+        self.stopping: list[int] = []  # signals received; not empty means stop
+        self.listening = False
+        self.paused_until = 0.0  # after accept() failed: the listener is left alone until then
+        self.accept_failing = False  # said once in the log until an accept succeeds
+        self.wake = (-1, -1)
+        self.strategy: "object" = None
 
-    def unblock() -> None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    # What strategies use.
 
-    try:
-        pid = os.fork()
-    except BaseException:
-        unblock()
-        raise
-    if pid:
-        unblock()
-    return pid, unblock
+    def watch(self, fd: int, callback: "Callable[[int], None]") -> None:
+        """Call `callback(events)` when `fd` is readable (or hung up)."""
+        self.poller.register(fd, select.POLLIN)
+        self.watched[fd] = callback
+
+    def unwatch(self, fd: int) -> None:
+        self.poller.unregister(fd)
+        del self.watched[fd]
+
+    def refuse(self, sock: socket.socket, status: int, message: str, detail: str = "",
+               unread: int = 0) -> None:
+        """Answer an error and close, or first drain the `unread` body bytes the client is still sending.
+
+        The answer (about 150 bytes) fits in the send buffer of a connection
+        nobody has written to yet; should it not, send_error drops it rather
+        than block. Closing with unread data would reset the connection, so
+        the frame half-closes and reads the body away in its loop, as
+        answer.finish_connection does for a one-shot refusal.
+        """
+        held = self.held.get(sock.fileno())
+        if held is None:
+            held = Held(sock, 0.0, 0)
+        sock.setblocking(False)
+        send_error(sock.fileno(), status, message, detail)
+        if unread <= 0:
+            self._forget(held)
+            return
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        now = time.monotonic()
+        held.unread = unread
+        held.deadline = now + DRAIN_IDLE
+        held.drain_until = now + DRAIN_LIMIT
+        if held.fd not in self.held:
+            self.held[held.fd] = held
+            self.poller.register(held.fd, select.POLLIN)
+
+    def requeue(self, held: Held) -> None:
+        """Give back a connection a strategy could not serve after all (its worker died): first in line."""
+        self.held[held.fd] = held
+        self.queue.appendleft(held)
+
+    def fork(self, body: "Callable[[Callable[[], None]], None]") -> int:
+        """Fork; run `body(unblock)` in the child, which never returns into the loop; the child's pid.
+
+        The child starts with the signals the frame catches at their
+        defaults, SIGPIPE ignored, and none of the frame's descriptors but
+        what `body` was given. STOP_SIGNALS stay blocked in it until `body`
+        calls `unblock`: until then a stop signal would reach the handler
+        the child inherited, which only notes it in the loop's list (the
+        child's copy of it), and the child would serve on.
+        """
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            raise
+        if pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            return pid
+        status = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            for sig in (*STOP_SIGNALS, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+            for fd in (self.listener.fileno(), *self.wake, *self.held, *self.watched):
+                if fd >= 0:
+                    os.close(fd)
+            body(lambda: signal.pthread_sigmask(signal.SIG_SETMASK, previous))
+            status = 0
+        except BaseException as error:  # the child must never return into the loop
+            log_line(f"connection handler failed: {error!r}")
+        finally:
+            os._exit(status)
+
+    # The loop.
+
+    def run(self, strategy) -> int:
+        """Serve with `strategy` until a stop signal or the idle timeout; return 0."""
+        self.strategy = strategy
+        self.wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.poller.register(self.wake[0], select.POLLIN)
+        previous = {sig: signal.signal(sig, lambda number, frame: self.stopping.append(number))
+                    for sig in STOP_SIGNALS}
+        previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda number, frame: None)
+        old_wakeup = signal.set_wakeup_fd(self.wake[1])
+        try:
+            strategy.start()
+            self._loop()
+            self._close_listener()
+            for held in list(self.held.values()):
+                self._forget(held)
+            strategy.end()
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            for fd in self.wake:
+                os.close(fd)
+        return 0
+
+    def _loop(self) -> None:
+        """Until a stop signal or idleness; after a stop signal, until the work is done or --grace is over."""
+        strategy, idle_timeout = self.strategy, self.options.idle_timeout
+        stop_deadline: float | None = None
+        last_activity = time.monotonic()
+        signalled = True  # a signal (SIGCHLD among them) wrote to the wake-up pipe
+        was_busy = False
+        while True:
+            if signalled:
+                for pid, code in _reaped():
+                    strategy.exited(pid, code)
+                signalled = False
+            now = time.monotonic()
+            self._expire(now)
+            strategy.tick(now)
+            self._hand_over()
+            if self.stopping and stop_deadline is None:
+                stop_deadline = now + self.options.grace
+                self._close_listener()
+                for held in [held for held in self.held.values() if held.unread is None]:
+                    self._forget(held)  # never answered, as a connection in the listen queue
+                strategy.stop()
+            busy = strategy.busy() or bool(self.held)
+            if busy or was_busy:  # the work that just ended ended now, not when the loop last looked
+                last_activity = now
+            was_busy = busy
+            if stop_deadline is not None:
+                if not busy or now >= stop_deadline:
+                    return
+            elif not busy and idle_timeout is not None and now - last_activity >= idle_timeout:
+                log_line(f"idle for {idle_timeout:g}s, exiting")
+                return
+            self._listen(stop_deadline is None and now >= self.paused_until)
+            deadlines = [strategy.next_deadline(now), stop_deadline]
+            deadlines += [min(held.deadline, held.drain_until) if held.unread is not None else held.deadline
+                          for held in self.held.values() if held.environ is None]
+            if now < self.paused_until:
+                deadlines.append(self.paused_until)
+            if stop_deadline is None and idle_timeout is not None and not busy:
+                deadlines.append(last_activity + idle_timeout)
+            due = [deadline for deadline in deadlines if deadline is not None]
+            wait = None if not due else max(min(due) - now, 0) * 1000 + 1
+            for fd, events in self.poller.poll(wait):
+                if fd == self.wake[0]:
+                    _drain_pipe(fd)
+                    signalled = True
+                elif fd == self.listener.fileno() and self.listening:
+                    self._accept()
+                elif fd in self.held:
+                    self._readable(self.held[fd])
+                elif fd in self.watched:
+                    self.watched[fd](events)
+
+    def _listen(self, accepting: bool) -> None:
+        if accepting != self.listening:
+            if accepting:
+                self.poller.register(self.listener.fileno(), select.POLLIN)
+            else:
+                self.poller.unregister(self.listener.fileno())
+            self.listening = accepting
+
+    def _close_listener(self) -> None:
+        if self.listener.fileno() >= 0:
+            self._listen(False)
+            self.listener.close()
+
+    def _accept(self) -> None:
+        options = self.options
+        for _ in range(ACCEPTS_PER_TURN):
+            if len(self.held) >= self.held_limit and not self._make_room():
+                return
+            try:
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as error:  # EMFILE and the like: leave the listener alone for a moment
+                if not self.accept_failing:
+                    log_line(f"cannot accept: {error.strerror}; retrying every {ACCEPT_PAUSE:g} s")
+                self.accept_failing = True
+                self.paused_until = time.monotonic() + ACCEPT_PAUSE
+                return
+            self.accept_failing = False
+            held = Held(sock, time.monotonic() + options.header_timeout, options.max_header)
+            self.held[held.fd] = held
+            self.poller.register(held.fd, select.POLLIN)
+            self._readable(held)  # nginx sends the header with the connection
+
+    def _make_room(self) -> bool:
+        """At the limit of held connections: refuse the one whose header has waited longest, if any."""
+        waiting = [held for held in self.held.values() if held.environ is None and held.unread is None]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda held: held.deadline)
+        self.refuse(oldest.sock, 503, "too many connections still sending their header")
+        return True
+
+    def _readable(self, held: Held) -> None:
+        if held.unread is not None:
+            self._drain(held)
+            return
+        parser = held.parser
+        try:
+            for _ in range(2):  # a header sent whole comes in two reads (RequestParser.needed)
+                try:
+                    chunk = held.sock.recv(parser.needed(), socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except ConnectionError as error:
+                    raise header_connection_lost(error) from None
+                if not chunk:
+                    raise header_cut_short(len(parser.buffer))
+                held.environ = parser.feed(chunk)
+                if held.environ is not None:
+                    break
+            else:
+                return
+        except ProtocolError as error:
+            # What follows a refused header is never ours to pass on; reading it
+            # (until EOF, at most DISCARD_LIMIT) spares the client a reset.
+            self.refuse(held.sock, error.status, str(error), error.detail, unread=DISCARD_LIMIT)
+            return
+        self.poller.unregister(held.fd)  # its body is the strategy's business
+        self.queue.append(held)
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        while self.queue and not self.stopping and self.strategy.has_slot():
+            held = self.queue.popleft()
+            del self.held[held.fd]
+            held.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(SEND_TIMEOUT))
+            self.strategy.take(held)
+
+    def _drain(self, held: Held) -> None:
+        try:
+            chunk = held.sock.recv(min(held.unread, DRAIN_CHUNK), socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        held.unread -= len(chunk)
+        held.deadline = time.monotonic() + DRAIN_IDLE
+        if not chunk or held.unread <= 0:
+            self._forget(held)
+
+    def _expire(self, now: float) -> None:
+        for held in [held for held in self.held.values() if held.environ is None]:
+            if held.unread is not None:
+                if now >= held.deadline or now >= held.drain_until:
+                    self._forget(held)
+            elif now >= held.deadline:
+                error = header_timed_out()
+                self.refuse(held.sock, error.status, str(error), unread=DISCARD_LIMIT)
+
+    def _forget(self, held: Held) -> None:
+        if self.held.pop(held.fd, None) is not None:
+            if held.environ is None:
+                self.poller.unregister(held.fd)
+            else:
+                self.queue.remove(held)
+        held.sock.close()
 
 
-# A pool worker's slot on the activity board while it serves a connection;
-# otherwise the slot holds the time.monotonic() its last connection ended.
-BUSY = -1.0
+def held_limit() -> int:
+    """How many connections the frame holds without a process: a quarter of the descriptor limit, 16 to 1024."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return 1024 if soft == resource.RLIM_INFINITY else max(16, min(1024, soft // 4))
+
+
+class ForkEach:
+    """One forked child per connection, at most `max_children` at once."""
+
+    def __init__(self, frame: Frame, handle: "Handler", max_children: int) -> None:
+        self.frame = frame
+        self.handle = handle
+        self.max_children = max_children
+        self.children: set[int] = set()
+
+    def start(self) -> None:
+        pass
+
+    def has_slot(self) -> bool:
+        return len(self.children) < self.max_children
+
+    def take(self, held: Held) -> None:
+        def child(unblock: "Callable[[], None]") -> None:
+            os.dup2(held.fd, 0)
+            os.dup2(held.fd, 1)
+            held.sock.close()
+            unblock()
+            self.handle(held.environ)
+
+        self.children.add(self.frame.fork(child))
+        held.sock.close()
+
+    def exited(self, pid: int, code: int) -> None:
+        self.children.discard(pid)
+
+    def tick(self, now: float) -> None:
+        pass
+
+    def next_deadline(self, now: float) -> float | None:
+        return None
+
+    def busy(self) -> bool:
+        return bool(self.children)
+
+    def stop(self) -> None:
+        pass
+
+    def end(self) -> None:
+        end_children(self.children, self.frame.options.grace)
+
 
 # A worker that fails sooner than this after its start is replaced only this
 # long after that start: a handler that crashes at once cannot make the pool
 # fork in a tight loop.
 RESPAWN_DELAY = 1.0
+#: What a worker sends back on its socketpair when it is ready for the next connection.
+READY = b"."
+
+
+class Worker:
+    """A pool worker as the frame sees it: its socketpair, its slot, what it has served."""
+
+    __slots__ = ("pid", "channel", "slot", "born", "served", "busy")
+
+    def __init__(self, pid: int, channel: socket.socket, slot: int, born: float) -> None:
+        self.pid = pid
+        self.channel = channel  # the frame's end; None once closed
+        self.slot = slot
+        self.born = born
+        self.served = 0
+        self.busy = False
+
+
+class Pool:
+    """`workers` pre-forked workers, each serving up to `requests` connections the frame passes it."""
+
+    def __init__(self, frame: Frame, handle: "Handler", workers: int, requests: int) -> None:
+        self.frame = frame
+        self.handle = handle
+        self.requests = requests
+        self.workers: dict[int, Worker] = {}  # by pid
+        self.due = [0.0] * workers  # when each free slot may get a worker again
+        self.stopped = False
+
+    def start(self) -> None:
+        self.tick(time.monotonic())
+
+    def idle(self) -> "Worker | None":
+        for worker in self.workers.values():
+            if not worker.busy and worker.channel is not None and worker.served < self.requests:
+                return worker
+        return None
+
+    def has_slot(self) -> bool:
+        return self.idle() is not None
+
+    def take(self, held: Held) -> None:
+        worker = self.idle()
+        try:
+            sent = socket.send_fds(worker.channel, [held.header], [held.fd])
+            if sent < len(held.header):
+                worker.channel.sendall(held.header[sent:])
+        except OSError:  # the worker is gone: another one serves it
+            self.close_channel(worker)
+            self.frame.requeue(held)
+            return
+        worker.busy = True
+        worker.served += 1
+        held.sock.close()
+
+    def ready(self, worker: Worker) -> None:
+        """The worker wrote to its socketpair: done with its connection, or gone (EOF)."""
+        try:
+            news = worker.channel.recv(64)
+        except OSError:
+            news = b""
+        if news:
+            worker.busy = False
+        else:
+            self.close_channel(worker)
+
+    def close_channel(self, worker: Worker) -> None:
+        if worker.channel is not None:
+            self.frame.unwatch(worker.channel.fileno())
+            worker.channel.close()
+            worker.channel = None
+
+    def exited(self, pid: int, code: int) -> None:
+        worker = self.workers.pop(pid, None)
+        if worker is None:
+            return
+        self.close_channel(worker)
+        if worker.busy:
+            log_line(f"pool worker {pid} ended with code {code} while serving a request")
+        now = time.monotonic()
+        if code and now - worker.born < RESPAWN_DELAY:
+            self.due[worker.slot] = worker.born + RESPAWN_DELAY
+
+    def free_slots(self) -> list[int]:
+        taken = {worker.slot for worker in self.workers.values()}
+        return [slot for slot in range(len(self.due)) if slot not in taken]
+
+    def tick(self, now: float) -> None:
+        if self.stopped:
+            return
+        for slot in self.free_slots():
+            if self.due[slot] <= now:
+                self.fork_worker(slot, now)
+
+    def next_deadline(self, now: float) -> float | None:
+        if self.stopped:
+            return None
+        due = [self.due[slot] for slot in self.free_slots()]
+        return min(due) if due else None
+
+    def fork_worker(self, slot: int, now: float) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+        def worker(unblock: "Callable[[], None]") -> None:
+            ours.close()  # or the worker would keep its own socketpair open when the frame is gone
+            _work(theirs, self.handle, self.requests, self.frame.options.max_header, unblock)
+
+        pid = self.frame.fork(worker)
+        theirs.close()
+        worker = self.workers[pid] = Worker(pid, ours, slot, now)
+        self.frame.watch(ours.fileno(), lambda events: self.ready(worker))
+
+    def busy(self) -> bool:
+        return any(worker.busy for worker in self.workers.values())
+
+    def stop(self) -> None:
+        """Close every socketpair: an idle worker exits at once, a busy one after its request."""
+        self.stopped = True
+        for worker in self.workers.values():
+            self.close_channel(worker)
+
+    def end(self) -> None:
+        self.stop()
+        end_children(set(self.workers), self.frame.options.grace, polite=False)
 
 
 class _StopWorker(Exception):
-    """Raised by an idle worker's SIGTERM handler, out of its blocking accept().
-
-    A connection accepted in the instant before the handler runs is closed
-    unanswered, as one in the listen queue is when the listener closes.
-    """
+    """Raised by an idle worker's SIGTERM handler, out of its wait for the next connection."""
 
 
-def _serve_pool(loop: _Loop, requests: int, workers: int, grace: float) -> None:
-    """Keep `workers` pre-forked workers serving, each up to `requests` connections, until stopped or idle.
-
-    The loop never accepts, so it learns of activity from an activity board
-    in shared memory, one slot per worker: BUSY during a request, else when
-    the worker's last request ended. That costs a worker one store per
-    request and no system call, and wakes this loop only when a worker
-    exits (SIGCHLD) or when the idle deadline is due.
-    """
-    import fcntl
-    import mmap
-    import signal
-    import socket
-
-    passed = loop.listener
-    if passed.fileno() <= 1:  # inetd `wait` passes it on fds 0 to 2; a worker puts connections on 0 and 1
-        loop.listener = socket.socket(fileno=fcntl.fcntl(passed.fileno(), fcntl.F_DUPFD_CLOEXEC, 3))
-    board = mmap.mmap(-1, 8 * workers)  # anonymous and shared: children write, the loop reads
-    activity = memoryview(board).cast("d")
-    loop.listener.setblocking(True)
-    running: dict[int, int] = {}  # pid -> slot
-    born = [0.0] * workers  # when each slot's worker was forked
-    due = [0.0] * workers  # when each free slot may get a worker again
-    began = time.monotonic()
-    try:
-        while not loop.stopping:
-            now = time.monotonic()
-            for pid, status in _reap_statuses(running):
-                slot = running.pop(pid)
-                if activity[slot] == BUSY:  # killed mid-request: that was activity too
-                    activity[slot] = now
-                if status and now - born[slot] < RESPAWN_DELAY:
-                    due[slot] = born[slot] + RESPAWN_DELAY
-            free = set(range(workers)).difference(running.values())
-            for slot in sorted(free):
-                if due[slot] <= now:
-                    born[slot] = now
-                    running[_fork_worker(loop, requests, activity, slot)] = slot
-                    free.discard(slot)
-            deadlines = [due[slot] for slot in free]
-            if loop.idle_timeout is not None:
-                values = activity.tolist()
-                last = now if BUSY in values else max(began, *values)
-                if now - last >= loop.idle_timeout:
-                    log_line(f"idle for {loop.idle_timeout:g}s, exiting")
-                    break
-                deadlines.append(last + loop.idle_timeout)
-            timeout = max(min(deadlines) - now, 0) if deadlines else None
-            if select.select([loop.wake[0]], [], [], timeout)[0]:
-                _drain(loop.wake[0])
-        for pid in running:
-            os.kill(pid, signal.SIGTERM)
-        loop.listener.close()
-        passed.close()
-        _finish(set(running), grace, signal.SIGKILL, resend=signal.SIGTERM)
-    finally:
-        activity.release()
-        board.close()
-
-
-def _fork_worker(loop: _Loop, requests: int, activity: memoryview, slot: int) -> int:
-    """Fork a worker that accepts and serves up to `requests` connections, then exits."""
-    pid, unblock = _fork()
-    if pid:
-        return pid
-    status = 1
-    try:
-        _work(loop, requests, activity, slot, unblock)
-        status = 0
-    except BaseException as error:  # the worker must never return into the loop
-        log_line(f"connection handler failed: {error!r}")
-    finally:
-        os._exit(status)
-
-
-def _work(loop: _Loop, requests: int, activity: memoryview, slot: int, unblock: Callable[[], None]) -> None:
-    """A pool worker's life: serve connection after connection on fds 0 and 1.
+def _work(channel: socket.socket, handle: "Handler", requests: int, max_header: int,
+          unblock: "Callable[[], None]") -> None:
+    """A pool worker's life: take connections from `channel` and serve each on fds 0 and 1.
 
     Between connections fds 0 and 1 are /dev/null, so the one just served
     has no descriptor left here and its client sees the end of the response.
-    SIGTERM stops an idle worker at once and a busy one after its request;
-    SIGINT (a terminal's ^C reaches the whole group) is left to the loop.
+    The frame stops a worker by closing its socketpair. A SIGTERM sent to the
+    worker itself (systemd signals every process of the unit) stops it at
+    once when idle, after its request when busy; SIGINT and SIGHUP (a
+    terminal's, sent to the whole group) are left to the frame.
     """
-    import signal
-
-    busy = stopped = failing = False
+    busy = stopped = False
 
     def stop(number: int, frame: object) -> None:
         nonlocal stopped
@@ -420,55 +602,85 @@ def _work(loop: _Loop, requests: int, activity: memoryview, slot: int, unblock: 
         if not busy:
             raise _StopWorker
 
-    signal.set_wakeup_fd(-1)
-    for sig in loop.handlers:
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for fd in loop.wake:
-        os.close(fd)
-    parent = os.getppid()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     os.dup2(null, 0)
     os.dup2(null, 1)
-    accept = loop.listener._accept
     served = 0
     try:
         signal.signal(signal.SIGTERM, stop)
         unblock()  # a SIGTERM sent since the fork arrives now, to `stop`
         while served < requests and not stopped:
-            try:
-                fd, _ = accept()
-            except (InterruptedError, ConnectionAbortedError):
-                continue
-            except OSError as error:  # EMFILE and the like: wait, then try again
-                if not failing:
-                    log_line(f"cannot accept: {error.strerror}; retrying every {ACCEPT_PAUSE:g} s")
-                failing = True
-                time.sleep(ACCEPT_PAUSE)
-                continue
-            failing = False
+            chunk, fds, _, _ = socket.recv_fds(channel, 1 << 16, 1)
+            if not chunk:
+                return  # the frame is gone, or stops us
             busy = True
-            activity[slot] = BUSY
+            parser = RequestParser(max_header)
+            environ = parser.feed(chunk)
+            while environ is None:
+                more = channel.recv(parser.needed())
+                if not more:
+                    return
+                environ = parser.feed(more)
             served += 1
             try:
-                os.dup2(fd, 0)
-                os.dup2(fd, 1)
-                os.close(fd)
-                loop.handle()
+                os.dup2(fds[0], 0)
+                os.dup2(fds[0], 1)
+                os.close(fds[0])
+                handle(environ)
             finally:
                 os.dup2(null, 0)
                 os.dup2(null, 1)
-            activity[slot] = time.monotonic()
             busy = False
-            if os.getppid() != parent:  # the loop is gone: nobody would stop us
-                break
+            try:
+                channel.send(READY)
+            except OSError:
+                return
     except _StopWorker:
         pass
 
 
-def _reap_statuses(children: dict[int, int]) -> list[tuple[int, int]]:
-    """(pid, exit code) of every child in `children` that has ended, without waiting."""
+def end_children(pids: "set[int]", grace: float, send: "Callable[[int, int], None] | None" = None,
+                 alive: "Callable[[int], bool] | None" = None, polite: bool = True) -> None:
+    """End what still runs after the grace: SIGTERM, up to KILL_GRACE seconds, then SIGKILL; reap all.
+
+    `send(pid, signal)` (os.kill by default; a process group's killpg for a
+    CGI script) and `alive(pid)` (for a group that outlives its leader) say
+    what "running" means. Not `polite`: SIGKILL at once, for a pool worker,
+    whose SIGTERM only means "after this request".
+    """
+    send = _kill if send is None else send
+    _reap_into(pids, alive)
+    if not pids:
+        return
+    log_line(f"{len(pids)} request(s) still running after {grace:g}s, ending them")
+    if polite:
+        for pid in pids:
+            send(pid, signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.02)
+            _reap_into(pids, alive)
+    for pid in pids:
+        send(pid, signal.SIGKILL)
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _reap_into(pids: "set[int]", alive: "Callable[[int], bool] | None") -> None:
+    """Drop from `pids` what has ended: been reaped, or with `alive`, is no longer alive."""
+    ended = {pid for pid, _ in _reaped()}
+    for pid in list(pids):
+        if (pid in ended) if alive is None else not alive(pid):
+            pids.discard(pid)
+
+
+def _reaped() -> "Iterable[tuple[int, int]]":
+    """(pid, exit code) of every child that has ended, without waiting."""
     ended = []
     while True:
         try:
@@ -477,67 +689,48 @@ def _reap_statuses(children: dict[int, int]) -> list[tuple[int, int]]:
             return ended
         if pid == 0:
             return ended
-        if pid in children:
-            ended.append((pid, os.waitstatus_to_exitcode(status)))
+        ended.append((pid, os.waitstatus_to_exitcode(status)))
 
 
-def _reap(children: set[int]) -> None:
-    while children:
+def _kill(pid: int, number: int) -> None:
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
+
+
+def _timeval(seconds: float) -> bytes:
+    return struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
+
+
+def _above_stdio(listen_fd: int) -> int:
+    """The listener on a close-on-exec descriptor above 2, fds 0 and 1 pointed at /dev/null if it was there.
+
+    inetd `wait` passes it on fds 0 to 2; every request's process puts its
+    connection on 0 and 1, and no script may inherit the listener.
+    """
+    if listen_fd > 2:
+        os.set_inheritable(listen_fd, False)
+        return listen_fd
+    import fcntl
+
+    moved = fcntl.fcntl(listen_fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    listening = os.fstat(moved)
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    for fd in (0, 1):
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            children.clear()
-            return
-        if pid == 0:
-            return
-        children.discard(pid)
+            same = os.path.samestat(os.fstat(fd), listening)
+        except OSError:
+            same = True  # closed: fill it, or a connection could land there
+        if same:
+            os.dup2(null, fd)
+    os.close(null)
+    return moved
 
 
-def _drain(fd: int) -> None:
+def _drain_pipe(fd: int) -> None:
     try:
         while os.read(fd, 512):
             pass
     except BlockingIOError:
         pass
-
-
-#: Seconds between the SIGTERMs a stopping pool sends its workers that still run.
-RESEND_INTERVAL = 1.0
-
-
-def _finish(children: set[int], grace: float, ending: int | None = None, resend: int | None = None) -> None:
-    """Let running children end within `grace` seconds, then end the rest with `ending` (SIGTERM).
-
-    With `resend`, the children still running get that signal again every
-    RESEND_INTERVAL: a stop request must not hang on one signal that a worker
-    missed (an idle worker stops at once, a busy one after its request).
-    """
-    import signal
-
-    if ending is None:
-        ending = signal.SIGTERM
-    deadline = time.monotonic() + grace
-    next_resend = time.monotonic() + RESEND_INTERVAL
-    while children and time.monotonic() < deadline:
-        _reap(children)
-        if resend is not None and time.monotonic() >= next_resend:
-            next_resend += RESEND_INTERVAL
-            for pid in children:
-                try:
-                    os.kill(pid, resend)
-                except ProcessLookupError:
-                    pass
-        time.sleep(0.01)
-    if children:
-        log_line(f"{len(children)} request(s) still running after {grace:g}s, ending them")
-        for pid in children:
-            try:
-                os.kill(pid, ending)
-            except ProcessLookupError:
-                pass
-        while children:
-            try:
-                pid, _ = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            children.discard(pid)

@@ -139,9 +139,9 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
         return 0
     from .resident import serve
 
-    def handle() -> None:
+    def handle(request: dict[str, str]) -> None:
         handle_connection(app, errors, stdin=0, stdout=1, script_name=script_name,
-                          run_once=False, **limits)
+                          run_once=False, request=request, **limits)
 
     return serve(listener, handle, options)
 
@@ -150,16 +150,17 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
                       script_name: str | None = None, max_header: int = DEFAULT_MAX_HEADER,
                       header_timeout: float = DEFAULT_HEADER_TIMEOUT, run_once: bool = True,
                       max_body: int | None = None, body_timeout: float = DEFAULT_BODY_TIMEOUT,
-                      spool_dir: str = DEFAULT_SPOOL_DIR) -> None:
+                      spool_dir: str = DEFAULT_SPOOL_DIR, request: "dict[str, str] | None" = None) -> None:
     """Serve one SCGI request on ``stdin``/``stdout`` with ``app``; never raises for bad input.
 
     A malformed request gets the parser's status and one log line, and the
     app is not called; nor is it for a body over ``max_body`` (413, refused
-    before a byte of it is read).
+    before a byte of it is read). ``request``, the header a resident loop
+    has read already, is not read again.
     """
     response = Response(stdout, errors)
     try:
-        headers = read_request(stdin, max_header=max_header, timeout=header_timeout)
+        headers = read_request(stdin, max_header=max_header, timeout=header_timeout) if request is None else request
     except ProtocolError as error:
         response.fail(error.status, str(error))
         errors.flush()

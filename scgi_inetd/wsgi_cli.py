@@ -130,7 +130,7 @@ def _resident(listen_fd: int) -> bool:
     """Serving a listener bound by --listen (not fd 0), or one a super-server passed."""
     if listen_fd != 0:
         return True
-    from .resident import listener_from_environment
+    from .listener import listener_from_environment
 
     return listener_from_environment(0) is not None
 

@@ -83,7 +83,7 @@ def stop_server(process) -> None:
 EXPENSIVE_MODULES = frozenset({
     "socket", "signal", "re", "logging", "subprocess", "json", "argparse", "urllib.parse", "email",
     "tempfile", "tomllib", "sqlite3", "typing", "enum", "selectors", "traceback", "collections",
-    "__future__", "_socket", "scgi_inetd.resident", "scgi_inetd.answer",
+    "__future__", "_socket", "scgi_inetd.resident", "scgi_inetd.listener", "scgi_inetd.answer",
 })
 
 
@@ -109,3 +109,136 @@ def one_shot_imports(argv: list[str], request: bytes, log: Path) -> tuple[set[st
         early = process.communicate(timeout=20)[1].decode()
     lines = (early + log.read_text()).splitlines()
     return {line.rpartition("|")[2].strip() for line in lines if line.startswith("import time:")}, b"".join(chunks)
+
+
+# Processes.
+
+def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll `condition` until it is true; fail the test after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def alive(pid: int) -> bool:
+    """`pid` runs (exists and is no zombie)."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def children_of(pid: int) -> set[int]:
+    """Live processes whose parent is `pid`."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields is not None and int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(entry))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time `pid` has used."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def read_all(sock) -> bytes:
+    """Everything the peer sends until it closes."""
+    chunks = []
+    while chunk := sock.recv(1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class ResidentServer:
+    """One of our programs serving resident on `listen` (unix:PATH or HOST:PORT), its log in `log`.
+
+    Started from a test; `close()` (the `serving` fixture calls it) ends it
+    and whatever it left running, so a failed test leaves no process behind.
+    """
+
+    def __init__(self, program: str, *args, listen: str, log: Path | None = None, env=None,
+                 launcher: tuple[str, ...] = (), umask: int = -1, stdin=None) -> None:
+        import subprocess
+
+        self.address = listen
+        self.log = log
+        logging = ["--stderr", str(log)] if log is not None else []
+        argv = python_cmd(program, "--listen", listen, *logging, *map(str, args))
+        self.process = subprocess.Popen([*launcher, *argv], env=child_env(env), umask=umask,
+                                        stdin=subprocess.DEVNULL if stdin is None else stdin)
+        self.pid = self.process.pid
+        wait_for(self.listening, 15, what=f"{program} to listen on {listen}")
+
+    def listening(self) -> bool:
+        assert self.process.poll() is None, "the server exited"
+        if self.address.startswith("unix:"):
+            return os.path.exists(self.address[5:])  # bound under another name, renamed once listening
+        from scgi_inetd.client import connect
+
+        try:
+            connect(self.address, 1).close()  # the server logs one empty connection
+        except OSError:
+            return False
+        return True
+
+    def call(self, *args, **kwargs):
+        from scgi_inetd.client import call
+
+        kwargs.setdefault("timeout", 20)
+        return call(self.address, *args, **kwargs)
+
+    def connect(self, timeout: float = 20):
+        from scgi_inetd.client import connect
+
+        return connect(self.address, timeout)
+
+    def raw(self, data: bytes, timeout: float = 20) -> bytes:
+        """Send `data` as it is; everything the server answers."""
+        from scgi_inetd.client import exchange
+
+        with self.connect(timeout) as sock:
+            return exchange(sock, data)
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log is not None and self.log.exists() else []
+
+    def children(self) -> set[int]:
+        return children_of(self.pid)
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM, then its exit status."""
+        import signal
+
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def close(self) -> None:
+        """End the server (SIGTERM, SIGKILL if need be) and any process it left."""
+        import signal
+        import subprocess
+
+        left = self.children()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for pid in left:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -89,11 +89,15 @@ class FrontEnd:
         return encode_request(build_params("GET", self.uri))
 
 
-def held_connection(address: str) -> socket.socket:
-    """A connection whose header never completes: it occupies a slot of the server."""
+def held_connection(address: str, uri: str) -> socket.socket:
+    """A request whose body never comes: it occupies a slot of the server.
+
+    (A header that never completes does not: the resident frame reads
+    headers itself, holding no slot for them.)
+    """
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(address.removeprefix("unix:"))
-    sock.sendall(PARTIAL)
+    sock.sendall(encode_request(build_params("POST", uri), b"x" * 100)[:-100])
     return sock
 
 
@@ -192,17 +196,17 @@ def probe_socket_owner(front: FrontEnd) -> None:
 
 def probe_max_children(front: FrontEnd) -> None:
     with front.resident([]) as (_, address):
-        with held_connection(address):
+        with held_connection(address, front.uri):
             assert answered_within(address, front.request(), 10)
     with front.resident(["--max-children", "1"]) as (_, address):
-        held = held_connection(address)
+        held = held_connection(address, front.uri)
         with socket.socket(socket.AF_UNIX) as waiting:
             waiting.connect(address.removeprefix("unix:"))
             waiting.sendall(front.request())
             waiting.settimeout(1)
             with pytest.raises(TimeoutError):
                 waiting.recv(1)
-            held.close()  # its header ends in EOF: a 400, and the slot is free
+            held.close()  # its body ends short: a 400, and the slot is free
             waiting.settimeout(10)
             assert waiting.recv(1) == b"S"
 
@@ -214,7 +218,7 @@ def probe_idle_timeout(front: FrontEnd) -> None:
 
 def probe_grace(front: FrontEnd) -> None:
     with front.resident(["--grace", "0.2"]) as (process, address):
-        with held_connection(address):
+        with held_connection(address, front.uri):
             time.sleep(0.3)  # accepted and being read
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=10) == 0
