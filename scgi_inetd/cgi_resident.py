@@ -327,7 +327,7 @@ class CgiServer:
         """Spawn the script with ``stdin`` and the connection as stdout; let go of the connection."""
         argv, environ = connection.invocation
         try:
-            pid = spawn(argv, environ, stdin, connection.fd, self.home)
+            pid = spawn(argv, environ, stdin, connection.fd, self.home, self.config.root)
         except OSError as error:
             self.refuse(connection, 500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}",
                         unread)
@@ -454,20 +454,26 @@ class CgiServer:
                 return
 
 
-def spawn(argv: list[str], environ: dict[bytes, bytes], stdin: int, stdout: int, home: int) -> int:
+def spawn(argv: list[str], environ: dict[bytes, bytes], stdin: int, stdout: int, home: int,
+          root: str | None = None) -> int:
     """Start the script with ``stdin`` and ``stdout`` (the connection) in its folder; return its pid.
 
     posix_spawn in Python 3.11 has no chdir action, so this process changes
-    into the script's folder around the call and back to ``home`` (one
+    into the script's folder around the call (by descriptor, from ``root``
+    down: cgi_exec.enter_script_directory) and back to ``home`` (one
     thread: nothing else sees it). The socket is blocking, as the script
     expects: O_NONBLOCK would belong to the open socket it shares with us.
+    A script changed since its check is an OSError, as every failed spawn.
     """
-    os.chdir(os.path.dirname(argv[0]))
+    from .cgi_exec import enter_script_directory
+
     try:
-        return os.posix_spawn(argv[0], argv, environ,
+        return os.posix_spawn(enter_script_directory(argv[0], root), argv, environ,
                               file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0),
                                             (os.POSIX_SPAWN_DUP2, stdout, 1)],
                               setpgroup=0, setsigdef=RESET_SIGNALS, setsigmask=())
+    except ProtocolError as error:  # a ScriptError
+        raise OSError(0, f"{error}: {error.detail}") from None
     finally:
         os.fchdir(home)
 
