@@ -153,7 +153,8 @@ def enter_checked(path: str, root: str) -> str:
     since the check is refused, not followed. The script itself is lstat()ed
     last, just before the caller's exec: a symlink there now is refused too.
     What is left is that lstat-to-exec window of a few system calls for the
-    script's own entry. Raises ScriptError: 404 for an entry gone, 403 else;
+    script's own entry, and a ``#!`` interpreter opening the script by name
+    again (README, "What is not covered here"). Raises ScriptError: 404 for an entry gone, 403 else;
     its detail says why, without the path.
     """
     *folders, name = path[len(root.rstrip("/")) + 1:].split("/")
