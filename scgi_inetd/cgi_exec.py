@@ -90,6 +90,11 @@ class CgiConfig:
         self.body_timeout = body_timeout
         self.spool_dir = spool_dir
 
+    @property
+    def root(self) -> str | None:
+        """DIR's real path in directory mode, below which the exec finds the checked script again."""
+        return None if self.resolver is None else self.resolver.real_directory
+
 
 def serve_connection(config: CgiConfig, run: "Runner | None" = None,
                      request: "dict[str, str] | None" = None) -> int:
@@ -130,7 +135,7 @@ def serve_connection(config: CgiConfig, run: "Runner | None" = None,
             refuse(error.status, str(error), error.detail, unread=error.left)
             return 1
         unread = 0
-    return (run or exec_script)(argv, environ, timeout=config.timeout, unread=unread)
+    return (run or exec_script)(argv, environ, timeout=config.timeout, unread=unread, root=config.root)
 
 
 def find_script(config: CgiConfig, request: dict[str, str]) -> Script:
@@ -185,17 +190,19 @@ def script_invocation(
 
 
 def exec_script(
-    argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None, unread: int = 0
+    argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None, unread: int = 0,
+    root: str | None = None,
 ) -> int:
     """Become the script: own process group, cwd its folder, default signals, execve.
 
     With a timeout, a detached watchdog ends the whole process group (a
     shell's ``sleep`` child holds the socket as long as the script does),
     and an interval timer set before execve, which survives it, ends the
-    script itself even if the watchdog could not be started.
+    script itself even if the watchdog could not be started. ``root`` is
+    DIR's real path in directory mode (see enter_script_directory); the
+    folder is entered last, so that only execve follows its final check.
     """
     try:
-        os.chdir(os.path.dirname(argv[0]))
         enter_own_process_group()
         if timeout is not None:
             from .process_group import KILL_GRACE, start_watchdog
@@ -204,12 +211,37 @@ def exec_script(
         restore_signals()
         if timeout is not None:
             _signal.setitimer(_signal.ITIMER_REAL, timeout + KILL_GRACE)
-        os.execve(argv[0], argv, environ)
-    except OSError as error:
+        os.execve(enter_script_directory(argv[0], root), argv, environ)
+    except (OSError, ProtocolError) as error:
         if timeout is not None:
             _signal.setitimer(_signal.ITIMER_REAL, 0)
-        refuse(500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}", unread=unread)
+        refuse_to_run(error, argv[0], unread)
     return 1
+
+
+def enter_script_directory(path: str, root: str | None) -> str:
+    """Change into the script's folder; the name to exec it by.
+
+    A fixed script (``root`` None) is the operator's: its path is used as
+    given. A script found in DIR was checked by its real path, and walking
+    that path again at exec would follow a symlink swapped in since:
+    script_resolver.enter_checked gets there by descriptors instead and
+    gives the last component. ScriptError (403, 404) when it changed.
+    """
+    if root is None:
+        os.chdir(os.path.dirname(path))
+        return path
+    from .script_resolver import enter_checked  # directory mode only
+
+    return enter_checked(path, root)
+
+
+def refuse_to_run(error: "OSError | ProtocolError", path: str, unread: int) -> None:
+    """Answer a script that did not start: its status when it changed since the check, else 500."""
+    if isinstance(error, ProtocolError):
+        refuse(error.status, str(error), f"{path!r}: {error.detail}", unread=unread)
+    else:
+        refuse(500, "cannot execute the script", f"{path!r}: {error.strerror}", unread=unread)
 
 
 def enter_own_process_group() -> None:

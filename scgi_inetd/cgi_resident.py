@@ -33,7 +33,8 @@ import socket
 import time
 
 from .answer import DISCARD_LIMIT
-from .cgi_exec import RESET_SIGNALS, CgiConfig, content_length, find_script, script_invocation
+from .cgi_exec import (RESET_SIGNALS, CgiConfig, content_length, enter_script_directory, find_script,
+                       script_invocation)
 from .logsink import log_line
 from .options import ServeOptions
 from .process_group import KILL_GRACE, group_alive, signal_group
@@ -183,7 +184,10 @@ class CgiSpawner:
         """Spawn the script with ``stdin`` and the connection as stdout; let go of the connection."""
         argv, environ = invocation
         try:
-            pid = spawn(argv, environ, stdin, held.fd, self.home)
+            pid = spawn(argv, environ, stdin, held.fd, self.home, self.config.root)
+        except ProtocolError as error:  # a ScriptError: changed since it was checked
+            self.frame.refuse(held.sock, error.status, str(error), error.detail, unread)
+            return
         except OSError as error:
             self.frame.refuse(held.sock, 500, "cannot execute the script",
                               f"{argv[0]!r}: {error.strerror}", unread)
@@ -245,17 +249,19 @@ class CgiSpawner:
             os.close(fd)
 
 
-def spawn(argv: list[str], environ: dict[bytes, bytes], stdin: int, stdout: int, home: int) -> int:
+def spawn(argv: list[str], environ: dict[bytes, bytes], stdin: int, stdout: int, home: int,
+          root: str | None = None) -> int:
     """Start the script with ``stdin`` and ``stdout`` (the connection) in its folder; return its pid.
 
     posix_spawn in Python 3.11 has no chdir action, so this process changes
-    into the script's folder around the call and back to ``home`` (one
+    into the script's folder around the call (by descriptor, from ``root``
+    down: cgi_exec.enter_script_directory) and back to ``home`` (one
     thread: nothing else sees it). The socket is blocking, as the script
     expects: O_NONBLOCK would belong to the open socket it shares with us.
+    A script changed since its check raises ScriptError (403 or 404).
     """
-    os.chdir(os.path.dirname(argv[0]))
     try:
-        return os.posix_spawn(argv[0], argv, environ,
+        return os.posix_spawn(enter_script_directory(argv[0], root), argv, environ,
                               file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0),
                                             (os.POSIX_SPAWN_DUP2, stdout, 1)],
                               setpgroup=0, setsigdef=RESET_SIGNALS, setsigmask=())

@@ -8,6 +8,14 @@ lie inside DIR's real path before we so much as stat it, and the file run
 is that real path. Walking the name left to right, the first existing
 regular file is the script and the rest is PATH_INFO, as Apache and
 fcgiwrap do for DIR/app.cgi/extra/path.
+
+The check and the exec are two steps, and whoever can write to DIR can swap
+an entry for a symlink out of it in between (a request body being spooled
+keeps that window open as long as the client likes). So the exec does not
+walk the checked path again: enter_checked opens the script's folder from
+DIR one entry at a time refusing symlinks, changes into it by descriptor,
+and the script is exec'd by its last component once that is seen to be no
+symlink either.
 """
 
 import os
@@ -16,7 +24,7 @@ import stat
 from .cgi_env import Script
 from .protocol import ProtocolError
 
-__all__ = ["Script", "ScriptError", "ScriptResolver"]
+__all__ = ["Script", "ScriptError", "ScriptResolver", "enter_checked"]
 
 
 class ScriptError(ProtocolError):
@@ -131,3 +139,42 @@ def _real_path(path: str, script_filename: str | None) -> str:
     except OSError as error:
         raise ScriptError(500, "the script changed while it was looked up",
                           f"{script_filename!r}: {error.strerror}") from None
+
+
+#: Opens a folder for fchdir and openat only: search permission is enough, as for chdir.
+FOLDER_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def enter_checked(path: str, root: str) -> str:
+    """Change into the folder of ``path``, a real path the resolver checked below ``root``; the name to exec.
+
+    The folder is reached from ``root`` (DIR's real path) by descriptors,
+    each entry opened with O_NOFOLLOW, so a folder swapped for a symlink
+    since the check is refused, not followed. The script itself is lstat()ed
+    last, just before the caller's exec: a symlink there now is refused too.
+    What is left is that lstat-to-exec window of a few system calls for the
+    script's own entry, and a ``#!`` interpreter opening the script by name
+    again (README, "What is not covered here"). Raises ScriptError: 404 for an entry gone, 403 else;
+    its detail says why, without the path.
+    """
+    *folders, name = path[len(root.rstrip("/")) + 1:].split("/")
+    try:
+        fd = os.open(root, FOLDER_FLAGS)
+        try:
+            for folder in folders:
+                inner = os.open(folder, FOLDER_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            os.fchdir(fd)
+        finally:
+            os.close(fd)
+        status = os.lstat(name)
+    except FileNotFoundError:
+        raise ScriptError(404, "no such script", "gone since it was checked") from None
+    except OSError as error:  # ELOOP: a folder became a symlink; ENOTDIR, EACCES
+        raise ScriptError(403, "cannot use the script",
+                          f"changed since it was checked: {error.strerror}") from None
+    if not stat.S_ISREG(status.st_mode):
+        now = "a symlink" if stat.S_ISLNK(status.st_mode) else "not a regular file"
+        raise ScriptError(403, "cannot use the script", f"{now} since it was checked")
+    return "./" + name

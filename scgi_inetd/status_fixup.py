@@ -22,8 +22,8 @@ import _signal
 
 from .answer import finish_connection
 from .logsink import log_line
-from .protocol import response_header_end
-from .cgi_exec import RESET_SIGNALS, refuse
+from .protocol import ProtocolError, response_header_end
+from .cgi_exec import RESET_SIGNALS, enter_script_directory, refuse, refuse_to_run
 from .process_group import KILL_GRACE, end_group
 
 #: Largest response header block we buffer: nginx's scgi_buffer_size is 4 or
@@ -42,27 +42,28 @@ class BadResponse(Exception):
 
 
 def run_supervised(
-    argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None, unread: int = 0
+    argv: list[str], environ: dict[bytes, bytes], *, timeout: float | None, unread: int = 0,
+    root: str | None = None,
 ) -> int:
     """Run the script with stdout on a pipe, fix its header block, relay the rest.
 
     ``unread`` is how many body bytes are still on the connection (fd 0)
-    for the script to read: what it leaves is drained at the end.
+    for the script to read: what it leaves is drained at the end. ``root``
+    as for cgi_exec.exec_script.
     """
     read_end, write_end = os.pipe()
     try:
-        os.chdir(os.path.dirname(argv[0]))
         pid = os.posix_spawn(
-            argv[0], argv, environ,
+            enter_script_directory(argv[0], root), argv, environ,
             file_actions=[(os.POSIX_SPAWN_DUP2, write_end, 1)],
             setpgroup=0,
             setsigdef=RESET_SIGNALS,
             setsigmask=(),
         )
-    except OSError as error:
+    except (OSError, ProtocolError) as error:
         os.close(read_end)
         os.close(write_end)
-        refuse(500, "cannot execute the script", f"{argv[0]!r}: {error.strerror}", unread=unread)
+        refuse_to_run(error, argv[0], unread)
         return 1
     os.close(write_end)
     headers_sent = False
