@@ -46,7 +46,8 @@ class UsageError(Exception):
     """The command line ends the program before it does its work.
 
     A bad command line: `status` 2 and a one-line message for stderr. Or
-    --help / --version answered: `status` 0 and the text for stdout.
+    --help / --version answered: `status` 0 and the text for stdout. No
+    RequestError: its `status` is an exit status, and no request is read.
     """
 
     def __init__(self, message: str, status: int = 2) -> None:

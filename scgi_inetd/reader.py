@@ -22,7 +22,7 @@ import os
 import select
 import time
 
-from .protocol import DEFAULT_MAX_HEADER, ProtocolError, RequestParser
+from .protocol import DEFAULT_MAX_HEADER, ProtocolError, RequestError, RequestParser
 
 __all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_HEADER_TIMEOUT", "DEFAULT_SPOOL_DIR", "MEMORY_SPOOL",
            "BodyError", "body_short", "body_stalled", "check_body_size", "header_connection_lost",
@@ -46,18 +46,17 @@ DEFAULT_SPOOL_DIR = "/var/tmp"
 SPOOL_CHUNK = 1 << 20
 
 
-class BodyError(OSError):
+class BodyError(RequestError, OSError):
     """The request body cannot be delivered: short (400), stalled (408) or not storable (503).
 
-    ``status`` is the answer; ``detail`` goes to the log only; ``left`` is how
-    many body bytes are still unread on the connection, for draining them
-    before closing (0 when nothing more is coming from that client).
+    An OSError too: an app reading wsgi.input sees a failed read as the I/O
+    error it is. ``left`` is how many body bytes are still unread on the
+    connection, for draining them before closing (0 when nothing more is
+    coming from that client).
     """
 
     def __init__(self, status: int, message: str, detail: str = "", left: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
-        self.detail = detail
+        super().__init__(status, message, detail)
         self.left = left
 
 
@@ -168,7 +167,7 @@ def write_spool(spool: int, data: "bytes | memoryview") -> None:
         while view:
             view = view[os.write(spool, view):]
     except OSError as error:
-        raise BodyError(503, "cannot spool the request body", error.strerror) from None
+        raise BodyError(503, "cannot spool the request body", error.strerror or "") from None
 
 
 def spool_body(fd: int, length: int, *, spool_dir: str = DEFAULT_SPOOL_DIR,

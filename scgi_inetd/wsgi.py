@@ -24,7 +24,7 @@ and the resident loop are imported when needed.
 import os
 import stat
 
-from .logsink import line_prefix, quote_names
+from .logsink import format_line, quote_names
 from .options import ServeOptions, find_listener, listen_first
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError, hint_whole_path, sends_whole_path, split_mount
 from .protocol import request_path as protocol_request_path
@@ -69,7 +69,12 @@ APP_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
 
 
 class HeaderError(ValueError):
-    """The app passed start_response something that must not reach the client."""
+    """The app passed start_response something that must not reach the client.
+
+    No RequestError: it is raised into the app, from its own call of
+    start_response, and the app may handle it. An app that lets it through
+    has failed like any other, and gets the generic 500 (Response._app_error).
+    """
 
 
 class ClientGone(ConnectionError):
@@ -161,7 +166,7 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     try:
         headers = read_request(stdin, max_header=max_header, timeout=header_timeout)
     except ProtocolError as error:
-        response.fail(error.status, str(error))
+        response.fail(error.status, error.message, error.detail)
         errors.flush()
         from .answer import finish_connection
 
@@ -177,7 +182,7 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     except BodyError as error:
         from .answer import DISCARD_LIMIT, finish_connection
 
-        response.fail(error.status, str(error))
+        response.fail(error.status, error.message, error.detail)
         errors.flush()
         finish_connection(stdin, stdout, min(error.left, DISCARD_LIMIT))
         return
@@ -185,7 +190,7 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     try:
         environ = build_environ(headers, body, errors, script_name=script_name, run_once=run_once)
     except ProtocolError as error:
-        response.fail(error.status, str(error))
+        response.fail(error.status, error.message, error.detail)
     else:
         if script_name is None and sends_whole_path(headers):
             hint_whole_path(response.log)
@@ -211,8 +216,8 @@ def build_environ(headers: dict[str, str], body: BodyInput, errors: "TextIO", *,
     environ: dict = {name: value for name, value in headers.items() if "." not in name}
     if len(environ) != len(headers):
         reserved = [name for name in headers if "." in name]
-        errors.write(f"{line_prefix()}dropped request variables with '.' "
-                     f"in the name (reserved by PEP 3333): {quote_names(reserved)}\n")
+        errors.write(format_line("dropped request variables with '.' "
+                                 f"in the name (reserved by PEP 3333): {quote_names(reserved)}"))
     for name in DUPLICATE_CGI_NAMES:
         environ.pop(name, None)
     if not environ.get("REQUEST_METHOD"):
@@ -404,8 +409,8 @@ class Response:
         self.body: BodyInput | None = None  # the request body, taken off the wire before we answer
 
     def log(self, message: str) -> None:
-        """One line in the log, in the form scgi_inetd.logsink.log_line uses."""
-        self.errors.write(f"{line_prefix()}{message}\n")
+        """One line in the log, in the form of every program's (logsink.format_line)."""
+        self.errors.write(format_line(message))
 
     def start_response(self, status: str, headers: list, exc_info: "Any" = None) -> "Callable[[bytes], None]":
         """PEP 3333 start_response: check and keep the head; send nothing yet."""
@@ -496,9 +501,12 @@ class Response:
     def fail(self, status: int, message: str, detail: str = "") -> None:
         """Answer with an error of our own, when no header has gone out yet; one log line.
 
-        ``detail`` (a path, an errno text) goes to the log only.
+        ``detail`` (a path, an errno text) goes to the log only. Error
+        paths only import answer: it is no part of a served request.
         """
-        self.log(f"{status} {message}{' (' + detail + ')' if detail else ''}")
+        from .answer import error_line
+
+        self.log(error_line(status, message, detail))
         self._send_error(status, message)
 
     def _send_error(self, status: int, message: str) -> None:
@@ -533,7 +541,7 @@ class Response:
                 self.log(f"response cut off after {self.sent} body bytes: {error}")
                 self.cut_off = True
             else:
-                self.fail(error.status, str(error), error.detail)
+                self.fail(error.status, error.message, error.detail)
         except APP_FAILURES:
             self._app_error()
         finally:

@@ -120,7 +120,7 @@ def _state(config: dict, err: TextIO, *, create: bool):
     try:
         return State(config["state"], config["state_timeout"], create=create)
     except StateError as exc:
-        err.write(f"scgi-bootmenu: {exc}\n")
+        err.write(f"scgi-bootmenu: {exc.detail}\n")
         return None
 
 
@@ -162,7 +162,7 @@ def _next(config_path: str, cache: str, options, args: list[str], out: TextIO, e
     try:
         state.set_mark(mac, entry, until_done)
     except StateError as exc:
-        err.write(f"scgi-bootmenu: {exc}\n")
+        err.write(f"scgi-bootmenu: {exc.detail}\n")
         return 1
     out.write(f"{mac}: next boot runs {entry}" + (" until GET /done?mac=" + mac if until_done else " once") + "\n")
     return 0

@@ -40,7 +40,11 @@ GRUB_DISPATCH = (
 
 
 class ExportError(Exception):
-    """The export could not be written; DIR is unchanged."""
+    """The export could not be written; DIR is unchanged.
+
+    No RequestError: `scgi-bootmenu CONFIG export` is a command, not a
+    request; it ends with exit status 1 and the message on stderr.
+    """
 
 
 def _machines(config: dict) -> list[tuple[identity.Identity, list[str], list[str]]]:

@@ -17,7 +17,12 @@ CACHE_VERSION = 3
 
 
 class ConfigError(Exception):
-    """An invalid configuration; `errors` lists `key.path: message` lines."""
+    """An invalid configuration; `errors` lists `key.path: message` lines.
+
+    No RequestError: the file is the operator's, not the client's, and is
+    wrong for every request alike. `check` reports it with exit status 1;
+    the apps answer 500 with a generic message and log the errors.
+    """
 
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))

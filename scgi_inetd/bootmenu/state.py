@@ -36,6 +36,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds of import per request
     from typing import Any
 
+from ..protocol import RequestError
 from .identity import Identity
 
 SCHEMA = """
@@ -60,8 +61,16 @@ FOLD_AT = 1 << 20
 """Fold the seen-log into the database once it is this big (about 7,000 boots)."""
 
 
-class StateError(Exception):
-    """The state cannot be used (missing, locked, corrupt): 503."""
+class StateError(RequestError):
+    """The state cannot be used (missing, locked, corrupt): 503.
+
+    Raised with what went wrong (a path, SQLite's message): that is the
+    detail, for the log and the command line's stderr; a client is only
+    told that the state is unavailable.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, "state database unavailable; see the log", detail)
 
 
 def flag_path(state: str, mac: str) -> str:
