@@ -31,6 +31,9 @@ from .protocol import (DEFAULT_MAX_HEADER, ProtocolError, RequestError, hint_who
 from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, BodyError,
                      check_body_size, read_request, spool_body)
 
+__all__ = ["RESET_SIGNALS", "CgiConfig", "body_on_stdin", "content_length", "enter_own_process_group",
+           "exec_script", "find_script", "refuse", "restore_signals", "script_invocation", "serve_connection"]
+
 #: Signals set back to their default action before exec: Python ignores SIGPIPE
 #: and SIGXFSZ, the resident loop handles others, and ignored dispositions
 #: survive execve (a script with SIGPIPE ignored misbehaves in pipelines).

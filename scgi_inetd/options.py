@@ -17,9 +17,6 @@ instructions (0.3%), which is also why one exception type serves every way
 a command line ends.
 """
 
-import os
-import select
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
     from typing import Any, Sequence, TextIO
@@ -28,8 +25,9 @@ from . import __version__
 from .protocol import DEFAULT_MAX_HEADER
 from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR
 
-__all__ = ["DEFAULT_SOCKET_MODE", "OPTIONS", "ServeOptions", "UsageError", "convert", "find_listener",
-           "listen_first", "options_of", "parse_options", "parse_serve_options"]
+__all__ = ["BOOTMENU", "CALL", "DEFAULT_SOCKET_MODE", "NEXT", "OPTIONS", "RENDER", "RUN", "SERVERS", "WSGI",
+           "ServeOptions", "UsageError", "convert", "options_of", "parse_options", "parse_serve_options",
+           "serve_options"]
 
 RUN, WSGI, BOOTMENU, CALL = "scgi-run", "scgi-wsgi", "scgi-bootmenu", "scgi-call"
 SERVERS = (RUN, WSGI, BOOTMENU)
@@ -215,6 +213,20 @@ for _entry in OPTIONS:
 del _entry
 
 
+def serve_options(**settings: "Any") -> ServeOptions:
+    """The defaults, with `settings` (attribute names from OPTIONS: max_header=..., listen=...) set.
+
+    How a library caller gives serving options without a command line; an
+    unknown name is a TypeError, as an unknown keyword argument is.
+    """
+    options = ServeOptions()
+    for name, value in settings.items():
+        if not hasattr(ServeOptions, name):
+            raise TypeError(f"unknown serving option {name!r}")
+        setattr(options, name, value)
+    return options
+
+
 def options_of(program: str) -> "list[tuple]":
     """The table's entries `program` accepts, in table order."""
     return [entry for entry in OPTIONS if program in entry[1]]
@@ -249,7 +261,7 @@ def parse_options(program: str, argv: "Sequence[str]", options: "ServeOptions | 
         if arg in ("-h", "--help"):
             from .usage import help_text  # only now: the help is not paid for by a request
 
-            raise UsageError(help_text(program), 0)
+            raise UsageError(help_text(program, options_of(program)), 0)
         if arg == "--version":
             raise UsageError(f"{program.split()[0]} {__version__}\n", 0)
         name, equals, value = arg.partition("=")
@@ -287,50 +299,3 @@ def _lookup(program: str, name: str) -> tuple:
 def parse_serve_options(argv: "Sequence[str]", program: str = WSGI) -> "tuple[ServeOptions, list[str]]":
     """The options of `program` at the front of `argv`, and the rest."""
     return parse_options(program, argv)
-
-
-def find_listener(listen: str | None, stdin: int = 0, *, mode: int = DEFAULT_SOCKET_MODE,
-                  owner: str | None = None) -> int | None:
-    """The listening socket to serve in resident mode, or None to serve the one connection on `stdin`.
-
-    `listen` (--listen) is bound (a unix socket with `mode` and `owner`); otherwise scgi_inetd.resident looks for a
-    socket the super-server passed (LISTEN_FDS, or a listening socket on
-    `stdin` from inetd `wait`). That module and the _socket its check needs
-    would cost every one-shot request about as much as the gateway itself,
-    so the usual inetd `nowait` case is settled first: a connected socket is
-    writable, a listening socket never is. Anything else gets the exact check.
-    """
-    if listen:
-        from .resident import bind_listener
-
-        return bind_listener(listen, mode=mode, owner=owner)
-    if "LISTEN_PID" not in os.environ and _writable(stdin):
-        return None
-    from .resident import listener_from_environment
-
-    return listener_from_environment(stdin)
-
-
-def listen_first(options: ServeOptions, program: str) -> int | None:
-    """Bind --listen now, before the log replaces stderr, so a failure is told on the real stderr.
-
-    Returns the descriptor to serve on: the bound socket, which the front-end
-    then finds as a passed listener (options.listen is cleared), or fd 0
-    without --listen; None after writing the one-line reason (exit 1).
-    """
-    if not options.listen:
-        return 0
-    try:
-        fd = find_listener(options.listen, mode=options.socket_mode, owner=options.socket_owner)
-    except (OSError, ValueError) as error:
-        os.write(2, f"{program}: cannot listen: {error}\n".encode("utf-8", "backslashreplace"))
-        return None
-    options.listen = None
-    return fd
-
-
-def _writable(fd: int) -> bool:
-    try:
-        return bool(select.select([], [fd], [], 0)[1])
-    except (OSError, ValueError):
-        return False

@@ -26,7 +26,7 @@ from .protocol import DEFAULT_MAX_HEADER, ProtocolError, RequestError, RequestPa
 
 __all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_HEADER_TIMEOUT", "DEFAULT_SPOOL_DIR", "MEMORY_SPOOL",
            "BodyError", "body_short", "body_stalled", "check_body_size", "header_connection_lost",
-           "header_cut_short", "open_spool", "read_request", "spool_body", "write_spool"]
+           "header_cut_short", "one_connection", "open_spool", "read_request", "spool_body", "write_spool"]
 
 # A client that has not sent its header after this long is not coming: nginx
 # sends it in one write right after connecting. Bounds a slow-loris client.
@@ -91,6 +91,21 @@ def read_request(
         environ = parser.feed(chunk)
         if environ is not None:
             return environ
+
+
+def one_connection(fd: int) -> bool:
+    """True when `fd` is surely the one connection a super-server passed (inetd `nowait`).
+
+    That is: no systemd LISTEN_PID, and `fd` writable, which a connected
+    socket is and a listening socket never is. False means "maybe a
+    listener": scgi_inetd.listener then makes the exact, dearer check.
+    """
+    if "LISTEN_PID" in os.environ:
+        return False
+    try:
+        return bool(select.select([], [fd], [], 0)[1])
+    except (OSError, ValueError):
+        return False
 
 
 def header_connection_lost(error: OSError) -> ProtocolError:

@@ -25,10 +25,11 @@ import os
 import stat
 
 from .logsink import format_line, quote_names
-from .options import ServeOptions, find_listener, listen_first
+from .options import ServeOptions, serve_options
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError, hint_whole_path, sends_whole_path, split_mount
 from .protocol import request_path as protocol_request_path
-from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size, read_request
+from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size,
+                     one_connection, read_request)
 from .wsgi_input import BodyError, BodyInput
 
 TYPE_CHECKING = False
@@ -36,6 +37,11 @@ if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
     from typing import Any, BinaryIO, Callable, Iterable, Iterator, NoReturn, TextIO
 
     WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+__all__ = ["APP_FAILURES", "BLOCK_SIZE", "CONTROL_BYTES", "DUPLICATE_CGI_NAMES", "HOP_BY_HOP",
+           "SENDFILE_CHUNK", "TOKEN_CHARS", "ClientGone", "FileWrapper", "HeaderError", "Response",
+           "build_environ", "handle_connection", "host_name", "listen_and_log", "printable", "render_head",
+           "request_path", "run_app", "sendfile", "serve_app"]
 
 # Response headers that describe one HTTP connection, not the response; an
 # app must not set them (PEP 3333, "Other HTTP Features"; RFC 9110 7.6.1).
@@ -82,26 +88,27 @@ class ClientGone(ConnectionError):
 
 
 def run_app(app: "WSGIApp", *, stdin: int = 0, stdout: int = 1, stderr: "object" = None,
-            script_name: str | None = None, options: "ServeOptions | None" = None) -> int:
+            script_name: str | None = None, **settings: "Any") -> int:
     """Serve ``app`` on the connection a super-server passed on ``stdin``/``stdout``.
 
-    ``stderr`` (a path, a file object, "syslog", or None for /dev/null, or
-    else ``options.stderr``) receives fd 2 and wsgi.errors before the app
-    runs: under inetd fd 2 is the client socket.  When ``stdin`` is a
-    listening socket (or ``options.listen`` names one) this serves until
-    stopped, one forked child per connection; otherwise it serves exactly
-    one request.  Returns the exit status.
+    ``stderr`` (a path, a file object, "syslog", or None for /dev/null)
+    receives fd 2 and wsgi.errors before the app runs: under inetd fd 2 is
+    the client socket.  ``settings`` are the serving options by their names
+    in options.OPTIONS (``max_body=1 << 20``, ``listen="unix:/run/app.sock"``,
+    ``max_children=8``...), the command line's defaults otherwise.  When
+    ``stdin`` is a listening socket (or ``listen`` names one) this serves
+    until stopped, one forked child per connection; otherwise it serves
+    exactly one request.  Returns the exit status.
     """
     from .logsink import open_log
 
-    if stderr is None and options is not None:
-        stderr = options.stderr
+    options = serve_options(**settings)
     try:
         errors = open_log(stderr)
     except OSError as error:
         from .answer import log_unavailable
 
-        return log_unavailable(stderr, error, resident=bool(getattr(options, "listen", None)))
+        return log_unavailable(stderr, error, resident=bool(options.listen))
     return serve_app(app, errors, stdin=stdin, stdout=stdout,
                      script_name=script_name, options=options)
 
@@ -116,9 +123,13 @@ def listen_and_log(options: "ServeOptions", program: str) -> "tuple[int, TextIO]
     """
     from .logsink import open_log
 
-    listen_fd = listen_first(options, program)
-    if listen_fd is None:
-        return 1
+    listen_fd: int | None = 0
+    if options.listen:
+        from .listener import listen_first
+
+        listen_fd = listen_first(options, program)
+        if listen_fd is None:
+            return 1
     try:
         return listen_fd, open_log(options.stderr)
     except OSError as error:
@@ -137,7 +148,11 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
     options = ServeOptions() if options is None else options
     limits = {name: getattr(options, name)
               for name in ("max_header", "header_timeout", "max_body", "body_timeout", "spool_dir")}
-    listener = find_listener(options.listen, stdin, mode=options.socket_mode, owner=options.socket_owner)
+    listener = None
+    if options.listen or not one_connection(stdin):
+        from .listener import find_listener
+
+        listener = find_listener(options.listen, stdin, mode=options.socket_mode, owner=options.socket_owner)
     if listener is None:
         handle_connection(app, errors, stdin=stdin, stdout=stdout, script_name=script_name,
                           run_once=True, **limits)

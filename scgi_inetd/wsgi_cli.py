@@ -18,6 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
     from typing import Any, Sequence
 
+__all__ = ["DEFAULT_CALLABLES", "load_app", "main", "parse_args"]
+
 DEFAULT_CALLABLES = ("application", "app")
 
 

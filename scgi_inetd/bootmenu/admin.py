@@ -48,6 +48,9 @@ from .loader import ConfigError, load
 from .query import parse_cookies, parse_query
 from .state import State, StateError, require
 
+__all__ = ["COLUMNS", "MAX_BODY", "SECRET_VARIABLE", "SESSION_COOKIE", "STYLE", "AdminApp", "Refusal",
+           "describe_mark", "host_json", "local_time", "make_admin_app", "render_page", "text"]
+
 SECRET_VARIABLE = "BOOTMENU_ADMIN_SECRET"
 """The SCGI variable the admin location sets to the shared secret."""
 

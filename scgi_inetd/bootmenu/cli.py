@@ -16,6 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds of import per request
     from typing import Sequence, TextIO
 
+__all__ = ["main"]
+
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the command line; the exit status (0 ok, 1 errors found, 2 usage).

@@ -16,8 +16,11 @@ if TYPE_CHECKING:  # typing costs milliseconds of import per request
     from typing import Any
 
 from . import identity, template
-from .loader import ConfigError
+from .errors import ConfigError
 from .rules import MACHINE_KEYS
+
+__all__ = ["BUILTIN_VARIABLES", "KINDS", "MATCH_KEYS", "MAX_NAME", "MAX_TIMEOUT", "SETTABLE_BUILTINS",
+           "is_entry_name", "is_file_name", "parse", "validate"]
 
 BUILTIN_VARIABLES = ("mac", "mac_hyphen", "uuid", "ip", "hostname", "buildarch", "platform")
 """Variables filled from the request; all but `hostname` are reserved.

@@ -28,6 +28,8 @@ import shutil
 
 from . import grub, identity, menu, pxelinux
 
+__all__ = ["GRUB_DISPATCH", "ExportError", "export", "files"]
+
 GRUB_DISPATCH = (
     "# scgi-bootmenu export: this machine's own file first; when there is none,\n"
     "# configfile says \"file not found\" and this default menu follows.\n"

@@ -9,6 +9,8 @@ validated later by `identity` anyway.
 
 from __future__ import annotations
 
+__all__ = ["parse_cookies", "parse_pairs", "parse_query", "unquote"]
+
 _HEX = b"0123456789abcdefABCDEF"
 
 

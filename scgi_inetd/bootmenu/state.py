@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # typing costs milliseconds of import per request
 from ..protocol import RequestError
 from .identity import Identity
 
+__all__ = ["FOLD_AT", "HOST_COLUMNS", "SCHEMA", "State", "StateError", "append_seen", "flag_path",
+           "may_have_mark", "require"]
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS marks (
     mac TEXT PRIMARY KEY,
