@@ -202,6 +202,52 @@ class ServeOptions:
     defaults the library runs with when a caller passes no options.
     """
 
+    if TYPE_CHECKING:  # one attribute per entry of OPTIONS, set on the class below
+        stderr: str | None
+        header_timeout: float
+        max_header: int
+        max_body: int | None
+        body_timeout: float
+        spool_dir: str
+        listen: str | None
+        socket_mode: int
+        socket_owner: str | None
+        max_children: int
+        idle_timeout: float | None
+        grace: float
+        requests_per_child: int
+        env: list[tuple[str, str]]
+        pass_env: list[str]
+        pass_var: list[str]
+        fix_status: bool
+        stream_body: bool
+        timeout: float | None
+        script_name: str | None
+        chdir: str | None
+        cache: str | None
+        secret_file: str | None
+        remote_user: bool
+        until_done: bool
+        mac: str | None
+        uuid: str | None
+        ip: str | None
+        hostname: str | None
+        serial: str | None
+        buildarch: str | None
+        platform: str | None
+        manufacturer: str | None
+        product: str | None
+        format: str
+        json: bool
+        tftp: str | None
+        command: str | None
+        method: str | None
+        header: list[str]
+        data: str | None
+        param: list[str]
+        call_timeout: float
+        body_only: bool
+
     def __init__(self) -> None:
         for _, _, attribute, default, *_ in OPTIONS:
             if default == ():

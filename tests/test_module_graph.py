@@ -124,3 +124,14 @@ def test_every_module_lists_its_public_names(name):
     defined = {node.name for node in tree.body
                if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")}
     assert defined <= set(listed), f"{name}.__all__ lacks {sorted(defined - set(listed))}"
+
+
+def test_serve_options_declares_every_option_for_the_type_checker():
+    """ServeOptions' attributes come from the OPTIONS table at run time; the annotations mypy reads must match it."""
+    from scgi_inetd.options import OPTIONS
+
+    tree = ast.parse(MODULES["scgi_inetd.options"].read_text())
+    serve_options = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "ServeOptions")
+    declared = [node.target.id for block in serve_options.body if isinstance(block, ast.If)
+                for node in block.body if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)]
+    assert declared == [entry[2] for entry in OPTIONS]
