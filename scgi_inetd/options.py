@@ -273,7 +273,7 @@ def serve_options(**settings: "Any") -> ServeOptions:
     return options
 
 
-def options_of(program: str) -> "list[tuple]":
+def options_of(program: str) -> "list[tuple[Any, ...]]":
     """The table's entries `program` accepts, in table order."""
     return [entry for entry in OPTIONS if program in entry[1]]
 
@@ -329,7 +329,7 @@ def parse_options(program: str, argv: "Sequence[str]", options: "ServeOptions | 
     return options, positionals
 
 
-def _lookup(program: str, name: str) -> tuple:
+def _lookup(program: str, name: str) -> "tuple[Any, ...]":
     """The entry for option `name` of `program`; a UsageError saying why there is none."""
     other = None
     for entry in OPTIONS:

@@ -362,7 +362,7 @@ def encode_request(
     return b"%d:%s,%s" % (len(block), block, body)
 
 
-class Response(tuple):
+class Response(tuple):  # type: ignore[type-arg]  # a 4-tuple of mixed types
     """A CGI response as the client sees it: (status, reason, headers, body).
 
     typing.NamedTuple written out by hand: this module is imported on every

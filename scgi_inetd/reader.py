@@ -175,7 +175,7 @@ def _unnamed_file(directory: str) -> int:
         return fd
 
 
-def write_spool(spool: int, data: "bytes | memoryview") -> None:
+def write_spool(spool: int, data: "bytes | bytearray | memoryview") -> None:
     """Append ``data`` to the spool; a full disk is a BodyError (503)."""
     view = memoryview(data)
     try:

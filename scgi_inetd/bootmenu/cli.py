@@ -211,7 +211,7 @@ def _hosts(config_path: str, cache: str, options, args: list[str], out: TextIO, 
         out.write(json.dumps({"hosts": [host_json(host) for host in state.hosts()]}, indent=1) + "\n")
         return 0
     columns = HOST_COLUMNS + ("mark",)
-    rows = [columns]
+    rows: list[tuple[str, ...]] = [columns]
     for host in state.hosts():
         seen = host.get("seen")
         host["seen"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seen)) if seen else "-"

@@ -308,7 +308,8 @@ def _rules(check: _Checker, raw_rules: Any) -> list[dict]:
             elif name in rule_names:
                 check.error(f"{path}.name", f"duplicate rule name {name!r}")
             rule_names.add(name)
-        out = {"name": name, "match": _match(check, rule.get("match"), f"{path}.match") if "match" in rule else {}}
+        out: dict[str, Any] = {"name": name,
+                               "match": _match(check, rule.get("match"), f"{path}.match") if "match" in rule else {}}
         if "default" in rule:
             out["default"] = check.entry_name(rule["default"], f"{path}.default")
         if "timeout" in rule:

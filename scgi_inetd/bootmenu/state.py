@@ -246,8 +246,9 @@ class State:
             for line in lines:
                 values = line.split("\t")
                 if len(values) == len(HOST_COLUMNS) and values[0] and values[10].isdigit():
-                    values[10] = int(values[10])
-                    rows.append([value if value != "" else None for value in values])
+                    row: list[Any] = [value if value != "" else None for value in values]
+                    row[10] = int(values[10])
+                    rows.append(row)
             if rows:
                 self._run(lambda db: db.executemany(
                     "INSERT INTO hosts (" + ", ".join(HOST_COLUMNS) + ") VALUES (" + ", ".join("?" * 12) + ")"
