@@ -4,9 +4,9 @@ Kept nearly empty on purpose: an interpreter starts for every request, so this
 package imports nothing it does not need. `run_app` is loaded on first use.
 """
 
-from .protocol import ProtocolError
+from .protocol import ProtocolError, RequestError
 
-__all__ = ["ProtocolError", "run_app"]
+__all__ = ["ProtocolError", "RequestError", "run_app"]
 __version__ = "0.1.0"
 
 

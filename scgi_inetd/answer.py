@@ -7,37 +7,15 @@ answers the same way and never sends a traceback to the client.
 import os
 
 from .logsink import log_line, program_name
+from .protocol import REASONS, status_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable
 
-__all__ = ["DISCARD_LIMIT", "DRAIN_IDLE", "DRAIN_LIMIT", "REASONS", "abort_connection", "error_response",
-           "finish_connection", "half_close", "log_unavailable", "send_error", "status_line"]
-
-# Reason phrases for the statuses the gateway itself answers with (RFC 9110).
-# A table instead of http.HTTPStatus: importing `http` pulls in `enum`.
-REASONS = {
-    200: "OK",
-    302: "Found",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    411: "Length Required",
-    413: "Content Too Large",
-    414: "URI Too Long",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-
-
-def status_line(status: int) -> str:
-    """`NNN Reason` for a status the gateway answers with."""
-    return f"{status} {REASONS.get(status, 'Error')}"
+__all__ = ["DISCARD_LIMIT", "DRAIN_IDLE", "DRAIN_LIMIT", "REASONS", "abort_connection", "error_line", "error_response",
+           "finish_connection", "half_close", "log_unavailable", "refuse", "send_error", "status_line",
+           "stderr_is_connection", "write_quietly"]
 
 
 def error_response(status: int, message: str) -> bytes:
@@ -51,14 +29,35 @@ def error_response(status: int, message: str) -> bytes:
     return head.encode("latin-1") + body
 
 
+def error_line(status: int, message: str, detail: str = "") -> str:
+    """The log line of an error answer, the same from every program: `NNN Reason: message (detail)`.
+
+    It starts as the client's body does, so a line in the log and the answer
+    the client saw are found with one search.
+    """
+    return f"{status_line(status)}: {message}{' (' + detail + ')' if detail else ''}"
+
+
 def send_error(fd: int, status: int, message: str, detail: str = "") -> None:
     """Answer `status` on `fd` and log one line; a client that went away is only logged.
 
     `message` goes to the client and the log; `detail` (a path, an errno text)
     goes to the log only.
     """
-    log_line(f"{status_line(status)}: {message}{' (' + detail + ')' if detail else ''}")
+    log_line(error_line(status, message, detail))
     write_quietly(fd, error_response(status, message))
+
+
+def refuse(status: int, message: str, detail: str = "", *, unread: "int | None" = 0,
+           stdin: int = 0, stdout: int = 1) -> None:
+    """Answer with an error and log it, then finish the connection so the client sees no reset.
+
+    The one refusal of the synchronous paths (one-shot CGI, the --fix-status
+    supervisor). `unread` is how many request bytes are still to come, None
+    after a refused header (see finish_connection).
+    """
+    send_error(stdout, status, message, detail)
+    finish_connection(stdin, stdout, unread)
 
 
 def write_quietly(fd: int, data: bytes) -> None:

@@ -16,6 +16,8 @@ from .client import build_params, connect, exec_stream, receive
 from .options import CALL, ServeOptions, UsageError, parse_options
 from .protocol import ProtocolError, Response, encode_request, parse_response, response_header_end
 
+__all__ = ["EXIT_TIMEOUT", "MAX_RESPONSE_HEAD", "main", "parse_args", "read_body", "relay"]
+
 #: The most response header bytes held while looking for the blank line that ends
 #: them: nginx's scgi_buffer_size is 4 or 8 KiB and it refuses more (502).
 MAX_RESPONSE_HEAD = 65536

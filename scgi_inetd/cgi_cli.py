@@ -15,7 +15,10 @@ import sys
 from .cgi_env import is_variable_name, operator_environ
 from .cgi_exec import CgiConfig, serve_connection
 from .logsink import open_log
-from .options import RUN, ServeOptions, UsageError, find_listener, parse_options
+from .options import RUN, ServeOptions, UsageError, parse_options
+from .reader import one_connection
+
+__all__ = ["main", "make_config", "parse_arguments"]
 
 
 def parse_arguments(argv: list[str]) -> tuple[ServeOptions, list[str]]:
@@ -32,11 +35,15 @@ def main(argv: list[str] | None = None) -> int:
         config = make_config(options, positionals)
     except UsageError as stop:
         return stop.report(RUN, sys.stdout, sys.stderr)
-    try:
-        listen_fd = find_listener(options.listen, mode=options.socket_mode, owner=options.socket_owner)
-    except (OSError, ValueError) as error:
-        sys.stderr.write(f"scgi-run: cannot listen: {error}\n")
-        return 1
+    listen_fd = None
+    if options.listen or not one_connection(0):
+        from .listener import find_listener
+
+        try:
+            listen_fd = find_listener(options.listen, mode=options.socket_mode, owner=options.socket_owner)
+        except (OSError, ValueError) as error:
+            sys.stderr.write(f"scgi-run: cannot listen: {error}\n")
+            return 1
     try:
         open_log(options.stderr)
     except OSError as error:

@@ -26,6 +26,9 @@ import os
 
 from .logsink import log_line, quote_names
 
+__all__ = ["DEFAULT_PATH", "DROPPED", "REQUEST_VARIABLES", "SCRIPT_VARIABLES", "SERVER_SOFTWARE", "Script",
+           "build_environ", "exec_environ", "is_variable_name", "operator_environ", "script_variables"]
+
 #: PATH when the operator gives none: the shim's own PATH is not inherited,
 #: so a script sees the same PATH under inetd, systemd and a shell.
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"

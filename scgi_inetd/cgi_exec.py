@@ -26,10 +26,14 @@ if TYPE_CHECKING:  # typing costs milliseconds on every one-shot request
 
 from .cgi_env import REQUEST_VARIABLES, Script, build_environ, exec_environ, operator_environ
 from .logsink import log_line
-from .protocol import (DEFAULT_MAX_HEADER, ProtocolError, hint_whole_path, request_path, sends_whole_path,
-                       split_mount)
+from .protocol import (DEFAULT_MAX_HEADER, ProtocolError, RequestError, hint_whole_path, request_path,
+                       sends_whole_path, split_mount)
 from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, BodyError,
                      check_body_size, read_request, spool_body)
+
+__all__ = ["RESET_SIGNALS", "CgiConfig", "body_on_stdin", "content_length", "enter_own_process_group",
+           "enter_script_directory", "exec_script", "find_script", "refuse", "refuse_to_run", "restore_signals",
+           "script_invocation", "serve_connection"]
 
 #: Signals set back to their default action before exec: Python ignores SIGPIPE
 #: and SIGXFSZ, the resident loop handles others, and ignored dispositions
@@ -108,10 +112,7 @@ def serve_connection(config: CgiConfig, run: "Runner | None" = None,
         if request is None:
             request = read_request(0, max_header=config.max_header, timeout=config.header_timeout)
     except ProtocolError as error:
-        from .answer import finish_connection, send_error
-
-        send_error(1, error.status, str(error))
-        finish_connection(0, 1)
+        refuse(error.status, error.message, unread=None)
         return 1
     length = content_length(request)
     try:
@@ -119,12 +120,12 @@ def serve_connection(config: CgiConfig, run: "Runner | None" = None,
     except BodyError as error:
         from .answer import DISCARD_LIMIT
 
-        refuse(error.status, str(error), unread=min(error.left, DISCARD_LIMIT))
+        refuse(error.status, error.message, unread=min(error.left, DISCARD_LIMIT))
         return 1
     try:
         script = find_script(config, request)
-    except ProtocolError as error:  # ScriptError among them
-        refuse(error.status, str(error), error.detail, unread=length)
+    except RequestError as error:  # ScriptError among them
+        refuse(error.status, error.message, error.detail, unread=length)
         return 1
     argv, environ = script_invocation(config, request, script)
     unread = length
@@ -132,7 +133,7 @@ def serve_connection(config: CgiConfig, run: "Runner | None" = None,
         try:
             body_on_stdin(length, config)
         except BodyError as error:
-            refuse(error.status, str(error), error.detail, unread=error.left)
+            refuse(error.status, error.message, error.detail, unread=error.left)
             return 1
         unread = 0
     return (run or exec_script)(argv, environ, timeout=config.timeout, unread=unread, root=config.root)
@@ -264,12 +265,11 @@ def restore_signals() -> None:
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
 
 
-def refuse(status: int, message: str, detail: str = "", *, unread: int = 0) -> None:
-    """Answer with an error, then read the ``unread`` body bytes so the client sees no reset."""
-    from .answer import finish_connection, send_error
+def refuse(status: int, message: str, detail: str = "", *, unread: "int | None" = 0) -> None:
+    """answer.refuse on fds 0 and 1, imported only when a request is refused: answer is no part of a served request."""
+    from .answer import refuse as answer_refuse
 
-    send_error(1, status, message, detail)
-    finish_connection(0, 1, unread)
+    answer_refuse(status, message, detail, unread=unread)
 
 
 def content_length(request: dict[str, str]) -> int:

@@ -42,7 +42,7 @@ from .protocol import ProtocolError
 from .reader import BodyError, body_short, body_stalled, check_body_size, open_spool, write_spool
 from .resident import Frame, Held, end_children
 
-__all__ = ["CgiSpawner", "serve", "spawn"]
+__all__ = ["CgiSpawner", "Running", "Upload", "serve", "spawn"]
 
 #: How often a process group whose leader has exited is looked at again, while
 #: a --timeout may still have to end it (a shell's background child).

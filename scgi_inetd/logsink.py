@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
     from typing import TextIO
 
-__all__ = ["exit_now", "line_prefix", "log_line", "open_log", "program_name", "quote_names"]
+__all__ = ["exit_now", "format_line", "line_prefix", "log_line", "open_log", "program_name", "quote_names"]
 
 #: quote_names shows at most this many names, each cut to QUOTED_NAME_CHARS: a
 #: client sending thousands of names still gets one short log line.
@@ -31,11 +31,15 @@ def line_prefix() -> str:
     return f"{program_name()}[{os.getpid()}]: "
 
 
+def format_line(message: str) -> str:
+    """`program[pid]: message` and a newline: every log line of every program, on fd 2 or wsgi.errors."""
+    return f"{line_prefix()}{message}\n"
+
+
 def log_line(message: str) -> None:
-    """Write one line to fd 2: `program[pid]: message`. Never raises."""
-    text = " ".join(message.split("\n"))
+    """Write one line to fd 2: `program[pid]: message`, its line breaks made spaces. Never raises."""
     try:
-        os.write(2, f"{line_prefix()}{text}\n".encode("utf-8", "backslashreplace"))
+        os.write(2, format_line(" ".join(message.split("\n"))).encode("utf-8", "backslashreplace"))
     except OSError:
         pass
 

@@ -17,9 +17,6 @@ instructions (0.3%), which is also why one exception type serves every way
 a command line ends.
 """
 
-import os
-import select
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
     from typing import Any, Sequence, TextIO
@@ -28,8 +25,9 @@ from . import __version__
 from .protocol import DEFAULT_MAX_HEADER
 from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR
 
-__all__ = ["DEFAULT_SOCKET_MODE", "OPTIONS", "ServeOptions", "UsageError", "convert", "find_listener",
-           "listen_first", "options_of", "parse_options", "parse_serve_options"]
+__all__ = ["BOOTMENU", "CALL", "DEFAULT_SOCKET_MODE", "NEXT", "OPTIONS", "RENDER", "RUN", "SERVERS", "WSGI",
+           "ServeOptions", "UsageError", "convert", "options_of", "parse_options", "parse_serve_options",
+           "serve_options"]
 
 RUN, WSGI, BOOTMENU, CALL = "scgi-run", "scgi-wsgi", "scgi-bootmenu", "scgi-call"
 SERVERS = (RUN, WSGI, BOOTMENU)
@@ -46,7 +44,8 @@ class UsageError(Exception):
     """The command line ends the program before it does its work.
 
     A bad command line: `status` 2 and a one-line message for stderr. Or
-    --help / --version answered: `status` 0 and the text for stdout.
+    --help / --version answered: `status` 0 and the text for stdout. No
+    RequestError: its `status` is an exit status, and no request is read.
     """
 
     def __init__(self, message: str, status: int = 2) -> None:
@@ -203,6 +202,52 @@ class ServeOptions:
     defaults the library runs with when a caller passes no options.
     """
 
+    if TYPE_CHECKING:  # one attribute per entry of OPTIONS, set on the class below
+        stderr: str | None
+        header_timeout: float
+        max_header: int
+        max_body: int | None
+        body_timeout: float
+        spool_dir: str
+        listen: str | None
+        socket_mode: int
+        socket_owner: str | None
+        max_children: int
+        idle_timeout: float | None
+        grace: float
+        requests_per_child: int
+        env: list[tuple[str, str]]
+        pass_env: list[str]
+        pass_var: list[str]
+        fix_status: bool
+        stream_body: bool
+        timeout: float | None
+        script_name: str | None
+        chdir: str | None
+        cache: str | None
+        secret_file: str | None
+        remote_user: bool
+        until_done: bool
+        mac: str | None
+        uuid: str | None
+        ip: str | None
+        hostname: str | None
+        serial: str | None
+        buildarch: str | None
+        platform: str | None
+        manufacturer: str | None
+        product: str | None
+        format: str
+        json: bool
+        tftp: str | None
+        command: str | None
+        method: str | None
+        header: list[str]
+        data: str | None
+        param: list[str]
+        call_timeout: float
+        body_only: bool
+
     def __init__(self) -> None:
         for _, _, attribute, default, *_ in OPTIONS:
             if default == ():
@@ -214,7 +259,21 @@ for _entry in OPTIONS:
 del _entry
 
 
-def options_of(program: str) -> "list[tuple]":
+def serve_options(**settings: "Any") -> ServeOptions:
+    """The defaults, with `settings` (attribute names from OPTIONS: max_header=..., listen=...) set.
+
+    How a library caller gives serving options without a command line; an
+    unknown name is a TypeError, as an unknown keyword argument is.
+    """
+    options = ServeOptions()
+    for name, value in settings.items():
+        if not hasattr(ServeOptions, name):
+            raise TypeError(f"unknown serving option {name!r}")
+        setattr(options, name, value)
+    return options
+
+
+def options_of(program: str) -> "list[tuple[Any, ...]]":
     """The table's entries `program` accepts, in table order."""
     return [entry for entry in OPTIONS if program in entry[1]]
 
@@ -248,7 +307,7 @@ def parse_options(program: str, argv: "Sequence[str]", options: "ServeOptions | 
         if arg in ("-h", "--help"):
             from .usage import help_text  # only now: the help is not paid for by a request
 
-            raise UsageError(help_text(program), 0)
+            raise UsageError(help_text(program, options_of(program)), 0)
         if arg == "--version":
             raise UsageError(f"{program.split()[0]} {__version__}\n", 0)
         name, equals, value = arg.partition("=")
@@ -270,7 +329,7 @@ def parse_options(program: str, argv: "Sequence[str]", options: "ServeOptions | 
     return options, positionals
 
 
-def _lookup(program: str, name: str) -> tuple:
+def _lookup(program: str, name: str) -> "tuple[Any, ...]":
     """The entry for option `name` of `program`; a UsageError saying why there is none."""
     other = None
     for entry in OPTIONS:
@@ -286,50 +345,3 @@ def _lookup(program: str, name: str) -> tuple:
 def parse_serve_options(argv: "Sequence[str]", program: str = WSGI) -> "tuple[ServeOptions, list[str]]":
     """The options of `program` at the front of `argv`, and the rest."""
     return parse_options(program, argv)
-
-
-def find_listener(listen: str | None, stdin: int = 0, *, mode: int = DEFAULT_SOCKET_MODE,
-                  owner: str | None = None) -> int | None:
-    """The listening socket to serve in resident mode, or None to serve the one connection on `stdin`.
-
-    `listen` (--listen) is bound (a unix socket with `mode` and `owner`); otherwise scgi_inetd.listener looks for a
-    socket the super-server passed (LISTEN_FDS, or a listening socket on
-    `stdin` from inetd `wait`). That module and the _socket its check needs
-    would cost every one-shot request about as much as the gateway itself,
-    so the usual inetd `nowait` case is settled first: a connected socket is
-    writable, a listening socket never is. Anything else gets the exact check.
-    """
-    if listen:
-        from .listener import bind_listener
-
-        return bind_listener(listen, mode=mode, owner=owner)
-    if "LISTEN_PID" not in os.environ and _writable(stdin):
-        return None
-    from .listener import listener_from_environment
-
-    return listener_from_environment(stdin)
-
-
-def listen_first(options: ServeOptions, program: str) -> int | None:
-    """Bind --listen now, before the log replaces stderr, so a failure is told on the real stderr.
-
-    Returns the descriptor to serve on: the bound socket, which the front-end
-    then finds as a passed listener (options.listen is cleared), or fd 0
-    without --listen; None after writing the one-line reason (exit 1).
-    """
-    if not options.listen:
-        return 0
-    try:
-        fd = find_listener(options.listen, mode=options.socket_mode, owner=options.socket_owner)
-    except (OSError, ValueError) as error:
-        os.write(2, f"{program}: cannot listen: {error}\n".encode("utf-8", "backslashreplace"))
-        return None
-    options.listen = None
-    return fd
-
-
-def _writable(fd: int) -> bool:
-    try:
-        return bool(select.select([], [fd], [], 0)[1])
-    except (OSError, ValueError):
-        return False

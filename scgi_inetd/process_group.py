@@ -11,7 +11,7 @@ import select
 import time
 import _signal
 
-__all__ = ["KILL_GRACE", "end_group", "group_alive", "signal_group", "start_watchdog"]
+__all__ = ["KILL_GRACE", "end_group", "group_alive", "signal_group", "start_watchdog", "watch_group"]
 
 #: Seconds between SIGTERM and SIGKILL when a script's process group is ended.
 KILL_GRACE = 2.0

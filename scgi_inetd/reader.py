@@ -22,11 +22,12 @@ import os
 import select
 import time
 
-from .protocol import DEFAULT_MAX_HEADER, ProtocolError, RequestParser
+from .protocol import DEFAULT_MAX_HEADER, ProtocolError, RequestError, RequestParser
 
 __all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_HEADER_TIMEOUT", "DEFAULT_SPOOL_DIR", "MEMORY_SPOOL",
            "BodyError", "body_short", "body_stalled", "check_body_size", "header_connection_lost",
-           "header_cut_short", "header_timed_out", "open_spool", "read_request", "spool_body", "write_spool"]
+           "header_cut_short", "header_timed_out", "one_connection", "open_spool", "read_request", "spool_body",
+           "write_spool"]
 
 # A client that has not sent its header after this long is not coming: nginx
 # sends it in one write right after connecting. Bounds a slow-loris client.
@@ -46,18 +47,17 @@ DEFAULT_SPOOL_DIR = "/var/tmp"
 SPOOL_CHUNK = 1 << 20
 
 
-class BodyError(OSError):
+class BodyError(RequestError, OSError):
     """The request body cannot be delivered: short (400), stalled (408) or not storable (503).
 
-    ``status`` is the answer; ``detail`` goes to the log only; ``left`` is how
-    many body bytes are still unread on the connection, for draining them
-    before closing (0 when nothing more is coming from that client).
+    An OSError too: an app reading wsgi.input sees a failed read as the I/O
+    error it is. ``left`` is how many body bytes are still unread on the
+    connection, for draining them before closing (0 when nothing more is
+    coming from that client).
     """
 
     def __init__(self, status: int, message: str, detail: str = "", left: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
-        self.detail = detail
+        super().__init__(status, message, detail)
         self.left = left
 
 
@@ -92,6 +92,21 @@ def read_request(
         environ = parser.feed(chunk)
         if environ is not None:
             return environ
+
+
+def one_connection(fd: int) -> bool:
+    """True when `fd` is surely the one connection a super-server passed (inetd `nowait`).
+
+    That is: no systemd LISTEN_PID, and `fd` writable, which a connected
+    socket is and a listening socket never is. False means "maybe a
+    listener": scgi_inetd.listener then makes the exact, dearer check.
+    """
+    if "LISTEN_PID" in os.environ:
+        return False
+    try:
+        return bool(select.select([], [fd], [], 0)[1])
+    except (OSError, ValueError):
+        return False
 
 
 def header_connection_lost(error: OSError) -> ProtocolError:
@@ -165,14 +180,14 @@ def _unnamed_file(directory: str) -> int:
         return fd
 
 
-def write_spool(spool: int, data: "bytes | memoryview") -> None:
+def write_spool(spool: int, data: "bytes | bytearray | memoryview") -> None:
     """Append ``data`` to the spool; a full disk is a BodyError (503)."""
     view = memoryview(data)
     try:
         while view:
             view = view[os.write(spool, view):]
     except OSError as error:
-        raise BodyError(503, "cannot spool the request body", error.strerror) from None
+        raise BodyError(503, "cannot spool the request body", error.strerror or "") from None
 
 
 def spool_body(fd: int, length: int, *, spool_dir: str = DEFAULT_SPOOL_DIR,

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     Handler = Callable[[dict[str, str]], None]
 
 __all__ = ["ACCEPT_PAUSE", "KILL_GRACE", "SEND_TIMEOUT", "STOP_SIGNALS", "ForkEach", "Frame", "Held",
-           "Pool", "end_children", "serve"]
+           "Pool", "Worker", "end_children", "held_limit", "serve"]
 
 #: Seconds the listener is left alone after accept() failed (EMFILE, ENFILE,
 #: ENOBUFS): it stays readable while the connection waits, and trying again at

@@ -20,11 +20,14 @@ that the web server never sees a connection reset.
 import os
 import _signal
 
-from .answer import finish_connection
+from .answer import error_line, finish_connection, refuse
+from .cgi_exec import RESET_SIGNALS, enter_script_directory, refuse_to_run
 from .logsink import log_line
-from .protocol import ProtocolError, response_header_end
-from .cgi_exec import RESET_SIGNALS, enter_script_directory, refuse, refuse_to_run
 from .process_group import KILL_GRACE, end_group
+from .protocol import ProtocolError, RequestError, response_header_end
+
+__all__ = ["MAX_RESPONSE_HEADER", "SPLICE_CHUNK", "BadResponse", "ScriptTimeout", "fix_header_block",
+           "read_header_block", "relay", "run_supervised", "write_all"]
 
 #: Largest response header block we buffer: nginx's scgi_buffer_size is 4 or
 #: 8 KiB and it answers 502 "too big header" beyond that, so 64 KiB is generous.
@@ -33,12 +36,18 @@ MAX_RESPONSE_HEADER = 65536
 SPLICE_CHUNK = 1 << 20
 
 
-class ScriptTimeout(Exception):
-    """Raised by the SIGALRM handler to interrupt whatever the supervisor was waiting on."""
+class ScriptTimeout(RequestError):
+    """Raised by the SIGALRM handler to interrupt whatever the supervisor was waiting on: 504."""
+
+    def __init__(self) -> None:
+        super().__init__(504, "script timed out")
 
 
-class BadResponse(Exception):
-    """The script's output is not a CGI response; answered with 502."""
+class BadResponse(RequestError):
+    """The script's output is not a CGI response: 502, the script's path for the log."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(502, message, detail)
 
 
 def run_supervised(
@@ -82,18 +91,18 @@ def run_supervised(
             if timeout is not None:
                 _signal.setitimer(_signal.ITIMER_REAL, 0)
         status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    except ScriptTimeout:
+    except ScriptTimeout as error:
         end_group(pid, KILL_GRACE, child=pid)
-        message = f"script timed out after {timeout:g} s"
+        message = f"{error.message} after {timeout:g} s"
         if headers_sent:
-            log_line(f"504 {message}, response cut off ({argv[0]!r})")
+            log_line(error_line(error.status, f"{message}, response cut off", repr(argv[0])))
             finish_connection(0, 1, unread)
             return 1
-        refuse(504, message, repr(argv[0]), unread=unread)
+        refuse(error.status, message, repr(argv[0]), unread=unread)
         return 1
     except BadResponse as error:
         end_group(pid, KILL_GRACE, child=pid)
-        refuse(502, str(error), repr(argv[0]), unread=unread)
+        refuse(error.status, error.message, error.detail or repr(argv[0]), unread=unread)
         return 1
     except BrokenPipeError:
         end_group(pid, KILL_GRACE, child=pid)

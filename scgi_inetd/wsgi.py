@@ -24,11 +24,12 @@ and the resident loop are imported when needed.
 import os
 import stat
 
-from .logsink import line_prefix, quote_names
-from .options import ServeOptions, find_listener, listen_first
+from .logsink import format_line, quote_names
+from .options import ServeOptions, serve_options
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError, hint_whole_path, sends_whole_path, split_mount
 from .protocol import request_path as protocol_request_path
-from .reader import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size, read_request
+from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size,
+                     one_connection, read_request)
 from .wsgi_input import BodyError, BodyInput
 
 TYPE_CHECKING = False
@@ -36,6 +37,11 @@ if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
     from typing import Any, BinaryIO, Callable, Iterable, Iterator, NoReturn, TextIO
 
     WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+__all__ = ["APP_FAILURES", "BLOCK_SIZE", "CONTROL_BYTES", "DUPLICATE_CGI_NAMES", "HOP_BY_HOP",
+           "SENDFILE_CHUNK", "TOKEN_CHARS", "ClientGone", "FileWrapper", "HeaderError", "Response",
+           "build_environ", "handle_connection", "host_name", "listen_and_log", "printable", "render_head",
+           "request_path", "run_app", "sendfile", "serve_app"]
 
 # Response headers that describe one HTTP connection, not the response; an
 # app must not set them (PEP 3333, "Other HTTP Features"; RFC 9110 7.6.1).
@@ -69,7 +75,12 @@ APP_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
 
 
 class HeaderError(ValueError):
-    """The app passed start_response something that must not reach the client."""
+    """The app passed start_response something that must not reach the client.
+
+    No RequestError: it is raised into the app, from its own call of
+    start_response, and the app may handle it. An app that lets it through
+    has failed like any other, and gets the generic 500 (Response._app_error).
+    """
 
 
 class ClientGone(ConnectionError):
@@ -77,26 +88,27 @@ class ClientGone(ConnectionError):
 
 
 def run_app(app: "WSGIApp", *, stdin: int = 0, stdout: int = 1, stderr: "object" = None,
-            script_name: str | None = None, options: "ServeOptions | None" = None) -> int:
+            script_name: str | None = None, **settings: "Any") -> int:
     """Serve ``app`` on the connection a super-server passed on ``stdin``/``stdout``.
 
-    ``stderr`` (a path, a file object, "syslog", or None for /dev/null, or
-    else ``options.stderr``) receives fd 2 and wsgi.errors before the app
-    runs: under inetd fd 2 is the client socket.  When ``stdin`` is a
-    listening socket (or ``options.listen`` names one) this serves until
-    stopped, one forked child per connection; otherwise it serves exactly
-    one request.  Returns the exit status.
+    ``stderr`` (a path, a file object, "syslog", or None for /dev/null)
+    receives fd 2 and wsgi.errors before the app runs: under inetd fd 2 is
+    the client socket.  ``settings`` are the serving options by their names
+    in options.OPTIONS (``max_body=1 << 20``, ``listen="unix:/run/app.sock"``,
+    ``max_children=8``...), the command line's defaults otherwise.  When
+    ``stdin`` is a listening socket (or ``listen`` names one) this serves
+    until stopped, one forked child per connection; otherwise it serves
+    exactly one request.  Returns the exit status.
     """
     from .logsink import open_log
 
-    if stderr is None and options is not None:
-        stderr = options.stderr
+    options = serve_options(**settings)
     try:
         errors = open_log(stderr)
     except OSError as error:
         from .answer import log_unavailable
 
-        return log_unavailable(stderr, error, resident=bool(getattr(options, "listen", None)))
+        return log_unavailable(stderr, error, resident=bool(options.listen))
     return serve_app(app, errors, stdin=stdin, stdout=stdout,
                      script_name=script_name, options=options)
 
@@ -111,9 +123,13 @@ def listen_and_log(options: "ServeOptions", program: str) -> "tuple[int, TextIO]
     """
     from .logsink import open_log
 
-    listen_fd = listen_first(options, program)
-    if listen_fd is None:
-        return 1
+    listen_fd: int | None = 0
+    if options.listen:
+        from .listener import listen_first
+
+        listen_fd = listen_first(options, program)
+        if listen_fd is None:
+            return 1
     try:
         return listen_fd, open_log(options.stderr)
     except OSError as error:
@@ -132,7 +148,11 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
     options = ServeOptions() if options is None else options
     limits = {name: getattr(options, name)
               for name in ("max_header", "header_timeout", "max_body", "body_timeout", "spool_dir")}
-    listener = find_listener(options.listen, stdin, mode=options.socket_mode, owner=options.socket_owner)
+    listener = None
+    if options.listen or not one_connection(stdin):
+        from .listener import find_listener
+
+        listener = find_listener(options.listen, stdin, mode=options.socket_mode, owner=options.socket_owner)
     if listener is None:
         handle_connection(app, errors, stdin=stdin, stdout=stdout, script_name=script_name,
                           run_once=True, **limits)
@@ -162,7 +182,7 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     try:
         headers = read_request(stdin, max_header=max_header, timeout=header_timeout) if request is None else request
     except ProtocolError as error:
-        response.fail(error.status, str(error))
+        response.fail(error.status, error.message, error.detail)
         errors.flush()
         from .answer import finish_connection
 
@@ -178,7 +198,7 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     except BodyError as error:
         from .answer import DISCARD_LIMIT, finish_connection
 
-        response.fail(error.status, str(error))
+        response.fail(error.status, error.message, error.detail)
         errors.flush()
         finish_connection(stdin, stdout, min(error.left, DISCARD_LIMIT))
         return
@@ -186,7 +206,7 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
     try:
         environ = build_environ(headers, body, errors, script_name=script_name, run_once=run_once)
     except ProtocolError as error:
-        response.fail(error.status, str(error))
+        response.fail(error.status, error.message, error.detail)
     else:
         if script_name is None and sends_whole_path(headers):
             hint_whole_path(response.log)
@@ -212,8 +232,8 @@ def build_environ(headers: dict[str, str], body: BodyInput, errors: "TextIO", *,
     environ: dict = {name: value for name, value in headers.items() if "." not in name}
     if len(environ) != len(headers):
         reserved = [name for name in headers if "." in name]
-        errors.write(f"{line_prefix()}dropped request variables with '.' "
-                     f"in the name (reserved by PEP 3333): {quote_names(reserved)}\n")
+        errors.write(format_line("dropped request variables with '.' "
+                                 f"in the name (reserved by PEP 3333): {quote_names(reserved)}"))
     for name in DUPLICATE_CGI_NAMES:
         environ.pop(name, None)
     if not environ.get("REQUEST_METHOD"):
@@ -405,8 +425,8 @@ class Response:
         self.body: BodyInput | None = None  # the request body, taken off the wire before we answer
 
     def log(self, message: str) -> None:
-        """One line in the log, in the form scgi_inetd.logsink.log_line uses."""
-        self.errors.write(f"{line_prefix()}{message}\n")
+        """One line in the log, in the form of every program's (logsink.format_line)."""
+        self.errors.write(format_line(message))
 
     def start_response(self, status: str, headers: list, exc_info: "Any" = None) -> "Callable[[bytes], None]":
         """PEP 3333 start_response: check and keep the head; send nothing yet."""
@@ -497,9 +517,12 @@ class Response:
     def fail(self, status: int, message: str, detail: str = "") -> None:
         """Answer with an error of our own, when no header has gone out yet; one log line.
 
-        ``detail`` (a path, an errno text) goes to the log only.
+        ``detail`` (a path, an errno text) goes to the log only. Error
+        paths only import answer: it is no part of a served request.
         """
-        self.log(f"{status} {message}{' (' + detail + ')' if detail else ''}")
+        from .answer import error_line
+
+        self.log(error_line(status, message, detail))
         self._send_error(status, message)
 
     def _send_error(self, status: int, message: str) -> None:
@@ -534,7 +557,7 @@ class Response:
                 self.log(f"response cut off after {self.sent} body bytes: {error}")
                 self.cut_off = True
             else:
-                self.fail(error.status, str(error), error.detail)
+                self.fail(error.status, error.message, error.detail)
         except APP_FAILURES:
             self._app_error()
         finally:

@@ -18,6 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
     from typing import Any, Sequence
 
+__all__ = ["DEFAULT_CALLABLES", "load_app", "main", "parse_args"]
+
 DEFAULT_CALLABLES = ("application", "app")
 
 
@@ -115,9 +117,10 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     except Exception:
         import traceback
 
-        from .logsink import line_prefix
+        from .logsink import format_line
 
-        errors.write(f"{line_prefix()}cannot load {target}:\n{traceback.format_exc()}")
+        trace = traceback.format_exc().rstrip("\n")
+        errors.write(format_line(f"cannot load {target}:\n{trace}"))
         if not _resident(listen_fd):
             handle_connection(_failed_app, errors, script_name=options.script_name,
                               max_header=options.max_header, header_timeout=options.header_timeout)

@@ -87,6 +87,12 @@ EXPENSIVE_MODULES = frozenset({
 })
 
 
+#: How many scgi_inetd modules a one-shot `scgi-run SCRIPT` and `scgi-wsgi` load:
+#: the package, options, protocol, reader and logsink, and cgi_cli, cgi_exec,
+#: cgi_env or wsgi_cli, wsgi, wsgi_input. Each is a file to find and load per request.
+ONE_SHOT_MODULES = 8
+
+
 def one_shot_imports(argv: list[str], request: bytes, log: Path) -> tuple[set[str], bytes]:
     """Modules imported by `argv` (a Python program taking `--stderr LOG`) serving `request` on a socketpair.
 

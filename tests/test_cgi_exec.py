@@ -12,7 +12,7 @@ from scgi_inetd.cgi_cli import main, parse_arguments
 from scgi_inetd.options import UsageError
 
 from .cgi_support import log_lines, request, run, run_raw, write_script
-from .support import EXAMPLES, EXPENSIVE_MODULES, one_shot_imports, python_cmd
+from .support import EXAMPLES, EXPENSIVE_MODULES, ONE_SHOT_MODULES, one_shot_imports, python_cmd
 
 CGI_BIN = EXAMPLES / "cgi-bin"
 
@@ -171,3 +171,5 @@ def test_one_shot_request_imports_nothing_expensive(tmp_path, mode):
     assert response.endswith(b"\r\n\r\nhi\n"), response
     assert "scgi_inetd.cgi_exec" in imported and "scgi_inetd.reader" in imported
     assert not imported & EXPENSIVE_MODULES, sorted(imported & EXPENSIVE_MODULES)
+    ours = sorted(name for name in imported if name.split(".")[0] == "scgi_inetd")
+    assert len(ours) == ONE_SHOT_MODULES + (mode == "directory"), ours  # + script_resolver for DIR/

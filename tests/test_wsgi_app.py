@@ -669,3 +669,17 @@ def test_a_client_cannot_reach_the_boot_menu_app_private_key(tmp_path):
     assert result.response.status == 200 and result.response.body.startswith(b"#!ipxe")
     [line] = result.log_lines
     assert "dropped" in line and "'scgi_bootmenu.after'" in line and "Traceback" not in result.log
+
+
+def test_run_app_takes_plain_settings():
+    """The library's run_app takes the serving options by name, as keyword arguments, not a parsed command line."""
+    import inspect
+
+    from scgi_inetd.options import serve_options
+    from scgi_inetd.wsgi import run_app
+
+    assert "options" not in inspect.signature(run_app).parameters
+    assert serve_options(max_body=5, listen="unix:/x").max_body == 5
+    assert serve_options().max_body is None
+    with pytest.raises(TypeError, match="max_bdy"):
+        serve_options(max_bdy=5)

@@ -16,7 +16,8 @@ import pytest
 
 from scgi_inetd.client import call, call_exec
 from scgi_inetd.wsgi_cli import load_app, main, parse_args
-from tests.support import EXAMPLES, EXPENSIVE_MODULES, REPO, child_env, one_shot_imports, python_cmd
+from tests.support import (EXAMPLES, EXPENSIVE_MODULES, ONE_SHOT_MODULES, REPO, child_env, one_shot_imports,
+                           python_cmd)
 
 APPS = str(REPO / "tests" / "wsgi_apps.py")
 
@@ -227,6 +228,8 @@ def test_one_shot_request_imports_nothing_expensive(tmp_path):
     assert response.startswith(b"Status: 200 OK")
     assert "scgi_inetd.wsgi" in imported and "hello_wsgi" in imported  # the log's part was read
     assert not imported & EXPENSIVE_MODULES, sorted(imported & EXPENSIVE_MODULES)
+    ours = sorted(name for name in imported if name.split(".")[0] == "scgi_inetd")
+    assert len(ours) == ONE_SHOT_MODULES, ours
 
 
 def test_refused_header_is_answered_without_a_connection_reset(tmp_path):

@@ -9,5 +9,20 @@ menu), `ipxe` and `pxelinux` (renderers), `state` (SQLite, mark flags and the
 inventory queue), `app` (the WSGI app), `admin` (the admin page and JSON
 API, a separate app on a socket of its own), `cli` (the command line).
 
-Nothing is imported here: the request path loads only what it uses.
+Nothing is imported here: the request path loads only what it uses. The
+two apps' factories are offered here, each loaded on first use.
 """
+
+__all__ = ["make_admin_app", "make_app"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "make_app":
+        from .app import make_app
+
+        return make_app
+    if name == "make_admin_app":
+        from .admin import make_admin_app
+
+        return make_admin_app
+    raise AttributeError(f"module 'scgi_inetd.bootmenu' has no attribute {name!r}")

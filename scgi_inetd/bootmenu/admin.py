@@ -42,10 +42,14 @@ if TYPE_CHECKING:  # typing costs milliseconds of import per request
     from typing import Any, Callable, Iterable
 
 from .identity import parse_mac
-from ..logsink import line_prefix
+from ..logsink import format_line
+from ..protocol import RequestError, status_line
 from .loader import ConfigError, load
 from .query import parse_cookies, parse_query
 from .state import State, StateError, require
+
+__all__ = ["COLUMNS", "MAX_BODY", "SECRET_VARIABLE", "SESSION_COOKIE", "STYLE", "AdminApp", "Refusal",
+           "describe_mark", "host_json", "local_time", "make_admin_app", "render_page", "text"]
 
 SECRET_VARIABLE = "BOOTMENU_ADMIN_SECRET"
 """The SCGI variable the admin location sets to the shared secret."""
@@ -54,9 +58,6 @@ SESSION_COOKIE = "bootmenu_admin"
 MAX_BODY = 16384
 """Largest form or JSON body read: a next-boot request is under 200 bytes."""
 
-_REASONS = {200: "OK", 301: "Moved Permanently", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
-            405: "Method Not Allowed", 413: "Payload Too Large", 415: "Unsupported Media Type",
-            500: "Internal Server Error", 503: "Service Unavailable"}
 
 _PAGE_HEADERS = [
     ("Cache-Control", "no-store"),
@@ -68,15 +69,12 @@ _PAGE_HEADERS = [
 ]
 
 
-class Refusal(Exception):
-    """A request answered with an error: `status`, a short message for the client,
-    and the one log line's detail when the client must not see it."""
+class Refusal(RequestError):
+    """A request the admin app answers with an error; `allow` is the Allow header of a 405."""
 
-    def __init__(self, status: int, message: str, allow: str | None = None, detail: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+    def __init__(self, status: int, message: str, allow: str | None = None, detail: str = "") -> None:
+        super().__init__(status, message, detail)
         self.allow = allow
-        self.detail = detail
 
 
 class AdminApp:
@@ -96,15 +94,17 @@ class AdminApp:
         try:
             status, content_type, body, headers = self.handle(environ)
         except Refusal as refusal:
-            _log(environ, f"{refusal.status} {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')!r}: "
-                          f"{refusal.detail or refusal}")
+            from ..answer import error_line  # error paths only: the page does not load it
+
+            request = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')!r}"
+            _log(environ, error_line(refusal.status, f"{request}: {refusal.message}", refusal.detail))
             status, headers = refusal.status, [("Allow", refusal.allow)] if refusal.allow else []
             if api:
-                content_type, body = "application/json", _json({"error": str(refusal), "status": status})
+                content_type, body = "application/json", _json({"error": refusal.message, "status": status})
             else:
-                content_type, body = "text/html; charset=utf-8", _error_page(status, str(refusal))
+                content_type, body = "text/html; charset=utf-8", _error_page(status, refusal.message)
         data = body.encode("utf-8")
-        start_response(f"{status} {_REASONS[status]}",
+        start_response(status_line(status),
                        [("Content-Type", content_type), ("Content-Length", str(len(data)))] + _PAGE_HEADERS + headers)
         return [data]
 
@@ -119,7 +119,7 @@ class AdminApp:
             config = load(self.config_path, self.cache or None)
         except ConfigError as exc:
             raise Refusal(500, "invalid boot-menu configuration; see the log",
-                          detail=f"invalid configuration {self.config_path}: {exc}") from None
+                          detail=f"{self.config_path}: {exc}") from None
         try:
             if path.startswith("/api/"):
                 status, body = self.api(environ, config, method, path[len("/api/"):])
@@ -133,7 +133,7 @@ class AdminApp:
                 _allow(method, "POST")
                 return self.form(environ, config)
         except StateError as exc:
-            raise Refusal(503, "state database unavailable; see the log", detail=str(exc)) from None
+            raise Refusal(exc.status, exc.message, detail=exc.detail) from None
         raise Refusal(404, "not found")
 
     def admit(self, environ: dict) -> None:
@@ -219,7 +219,7 @@ def make_admin_app(config_path: str, cache: str | None = None, *, secret: str | 
 
 
 def _log(environ: dict, message: str) -> None:
-    environ["wsgi.errors"].write(f"{line_prefix()}admin: {message}\n")
+    environ["wsgi.errors"].write(format_line(message))
 
 
 def _equal(given: str, expected: str) -> bool:
@@ -500,5 +500,5 @@ def _quote(value: str) -> str:
 
 
 def _error_page(status: int, message: str) -> str:
-    return (f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>{status} {_REASONS[status]}</title>"
-            f"</head><body><h1>{status} {_REASONS[status]}</h1><p>{text(message)}</p></body></html>\n")
+    return (f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>{status_line(status)}</title>"
+            f"</head><body><h1>{status_line(status)}</h1><p>{text(message)}</p></body></html>\n")

@@ -28,12 +28,12 @@ if TYPE_CHECKING:  # typing costs milliseconds of import per request
 
 from . import identity as ident
 from . import menu as menus
-from ..logsink import line_prefix
+from ..logsink import format_line
+from ..protocol import status_line
 from .loader import ConfigError, load
 from .query import parse_cookies, parse_query
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+__all__ = ["FILES_PREFIX", "GRUB_PREFIX", "PXELINUX_PREFIX", "BootMenuApp", "make_app"]
 
 PXELINUX_PREFIX = "/pxelinux.cfg/"
 FILES_PREFIX = "/files/"
@@ -42,7 +42,15 @@ GRUB_PREFIX = "/grub/"
 
 def _log(environ: dict, message: str) -> None:
     """One line on wsgi.errors (the front-end points it at the log), as every program writes them."""
-    environ["wsgi.errors"].write(f"{line_prefix()}{message}\n")
+    environ["wsgi.errors"].write(format_line(message))
+
+
+def _refuse(environ: dict, status: int, message: str, detail: str = "") -> tuple[int, str, list]:
+    """An error answer, (status, body, no extra headers), and its log line as every program writes it."""
+    from ..answer import error_line  # error paths only: a menu request does not load it
+
+    _log(environ, error_line(status, message, detail))
+    return status, message + "\n", []
 
 
 class BootMenuApp:
@@ -57,7 +65,7 @@ class BootMenuApp:
         data = body.encode("utf-8")
         headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"),
                    ("Content-Length", str(len(data)))] + extra
-        start_response(f"{status} {_REASONS[status]}", headers)
+        start_response(status_line(status), headers)
         if environ.get("REQUEST_METHOD") == "HEAD":
             return [b""]
         # menu() leaves the deferred inventory write under an app-private key
@@ -72,8 +80,8 @@ class BootMenuApp:
         try:
             config = load(self.config_path, self.cache or None)
         except ConfigError as exc:
-            _log(environ, f"invalid configuration {self.config_path}: {exc}")
-            return 500, "invalid boot-menu configuration; see the log\n", []
+            return _refuse(environ, 500, "invalid boot-menu configuration; see the log",
+                           f"{self.config_path}: {exc}")
         from .state import StateError
 
         path = environ.get("PATH_INFO", "")
@@ -89,8 +97,7 @@ class BootMenuApp:
             if path == "/done":
                 return self.done(config, environ)
         except StateError as exc:
-            _log(environ, str(exc))
-            return 503, "state database unavailable; see the log\n", []
+            return _refuse(environ, exc.status, exc.message, exc.detail)
         return 404, "not found\n", []
 
     def boot_ipxe(self, config: dict, environ: dict) -> tuple[int, str, list]:
@@ -126,8 +133,8 @@ class BootMenuApp:
         if name == "grub.cfg" and not any(key in params for key in ident.QUERY_NAMES):
             base = _grub_base(environ)
             if base is None:
-                _log(environ, f"no valid host for the GRUB bootstrap: {environ.get('HTTP_HOST', '')!r}")
-                return 400, "bad Host\n", []
+                return _refuse(environ, 400, "bad Host",
+                               f"no valid host for the GRUB bootstrap: {environ.get('HTTP_HOST', '')!r}")
             return 200, grub.bootstrap(base), []
         if name != "grub.cfg" and not self.answers(config, machine):
             return 404, "no rule for this machine\n", []
@@ -238,8 +245,10 @@ class _Body:
 
         try:
             self._after()
-        except (StateError, OSError) as exc:
-            self._errors.write(f"scgi-bootmenu: inventory not updated: {exc}\n")
+        except StateError as exc:
+            self._errors.write(format_line(f"inventory not updated: {exc.detail}"))
+        except OSError as exc:
+            self._errors.write(format_line(f"inventory not updated: {exc}"))
 
 
 def make_app(config_path: str, cache: str | None = None) -> BootMenuApp:

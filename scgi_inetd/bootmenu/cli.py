@@ -16,6 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds of import per request
     from typing import Sequence, TextIO
 
+__all__ = ["main"]
+
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the command line; the exit status (0 ok, 1 errors found, 2 usage).
@@ -120,7 +122,7 @@ def _state(config: dict, err: TextIO, *, create: bool):
     try:
         return State(config["state"], config["state_timeout"], create=create)
     except StateError as exc:
-        err.write(f"scgi-bootmenu: {exc}\n")
+        err.write(f"scgi-bootmenu: {exc.detail}\n")
         return None
 
 
@@ -162,7 +164,7 @@ def _next(config_path: str, cache: str, options, args: list[str], out: TextIO, e
     try:
         state.set_mark(mac, entry, until_done)
     except StateError as exc:
-        err.write(f"scgi-bootmenu: {exc}\n")
+        err.write(f"scgi-bootmenu: {exc.detail}\n")
         return 1
     out.write(f"{mac}: next boot runs {entry}" + (" until GET /done?mac=" + mac if until_done else " once") + "\n")
     return 0
@@ -209,7 +211,7 @@ def _hosts(config_path: str, cache: str, options, args: list[str], out: TextIO, 
         out.write(json.dumps({"hosts": [host_json(host) for host in state.hosts()]}, indent=1) + "\n")
         return 0
     columns = HOST_COLUMNS + ("mark",)
-    rows = [columns]
+    rows: list[tuple[str, ...]] = [columns]
     for host in state.hosts():
         seen = host.get("seen")
         host["seen"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seen)) if seen else "-"

@@ -16,8 +16,11 @@ if TYPE_CHECKING:  # typing costs milliseconds of import per request
     from typing import Any
 
 from . import identity, template
-from .loader import ConfigError
+from .errors import ConfigError
 from .rules import MACHINE_KEYS
+
+__all__ = ["BUILTIN_VARIABLES", "KINDS", "MATCH_KEYS", "MAX_NAME", "MAX_TIMEOUT", "SETTABLE_BUILTINS",
+           "is_entry_name", "is_file_name", "parse", "validate"]
 
 BUILTIN_VARIABLES = ("mac", "mac_hyphen", "uuid", "ip", "hostname", "buildarch", "platform")
 """Variables filled from the request; all but `hostname` are reserved.
@@ -67,6 +70,8 @@ class _Checker:
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.variables: dict[str, str] = {}  # [variables], once validated
+        self.entries: dict[str, dict] = {}  # [[entries]] by name, once validated
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{path}: {message}")
@@ -111,6 +116,42 @@ class _Checker:
             return None
         return value
 
+    def templated(self, text: str | None, path: str, *, command: bool = True) -> None:
+        """Refuse unknown {{variables}} in `text`, and on an iPXE command line an option or a second command."""
+        if text is None:
+            return
+        for name in template.names(text):
+            if name not in self.variables and name not in BUILTIN_VARIABLES:
+                self.error(path, f"unknown variable {{{{{name}}}}}")
+        if command:
+            # Values that land on an iPXE command line must not read as an
+            # option (leading '-') or chain another command ('||', '&&').
+            words = text.split()
+            if text.lstrip().startswith("-") and not path.endswith(".args"):
+                self.error(path, f"must not start with '-' (iPXE would read an option): {text!r}")
+            if "||" in words or "&&" in words:
+                self.error(path, f"'||' or '&&' would start another iPXE command: {text!r}")
+
+    def entry_list(self, value: Any, path: str) -> list[str] | None:
+        """A list of entry names, each declared and listed once."""
+        names = self.strings(value, path, single=False)
+        if names is None:
+            return None
+        for j, name in enumerate(names):
+            if name not in self.entries:
+                self.error(f"{path}[{j}]", f"no entry named {name!r}")
+            elif names.index(name) != j:
+                self.error(f"{path}[{j}]", f"{name!r} listed twice")
+        return names
+
+    def entry_name(self, value: Any, path: str) -> str | None:
+        """The name of a declared entry (a default)."""
+        name = self.string(value, path)
+        if name is not None and name not in self.entries:
+            self.error(path, f"dangling default: no entry named {name!r}")
+            return None
+        return name
+
     def control_characters(self, value: Any, path: str) -> None:
         """Refuse a newline or other control character anywhere but in file
         texts (which may hold newlines and tabs): a config value ends up on
@@ -136,14 +177,29 @@ class _Checker:
 def validate(document: dict) -> dict:
     """Validate a parsed TOML document; return the ready-to-use config.
 
-    Raises ConfigError listing every problem found.
+    Raises ConfigError listing every problem found. Each section has its
+    validator; they share one _Checker, which collects the errors and knows
+    the variables and entries declared so far (later sections name them).
     """
     check = _Checker()
     check.control_characters(document, "")
     top = check.table(document, "", {"server", "menu", "entries"}, {"variables", "rules", "files"}) or {}
+    config: dict[str, Any] = _server(check, top.get("server", {}))
+    config["variables"] = _variables(check, top.get("variables", {}))
+    config["entries"] = _entries(check, top)
+    config["menu"] = _menu(check, top.get("menu", {}))
+    config["rules"] = _rules(check, top.get("rules", []))
+    config["files"] = _files(check, top.get("files", {}))
+    if check.errors:
+        raise ConfigError(check.errors)
+    config["index"], config["scan"] = _index(config["rules"])
+    return config
 
+
+def _server(check: _Checker, raw: Any) -> dict[str, Any]:
+    """[server]: the state database, its lock timeout, the PXELINUX UI and the EFI local loader."""
+    server = check.table(raw, "server", {"state"}, {"state_timeout", "pxelinux_ui", "efi_local"}) or {}
     config: dict[str, Any] = {}
-    server = check.table(top.get("server", {}), "server", {"state"}, {"state_timeout", "pxelinux_ui", "efi_local"}) or {}
     config["state"] = check.string(server.get("state", ""), "server.state") if "state" in server else ""
     if config["state"] and not config["state"].startswith("/"):
         # A super-server starts the app in / (or anywhere): a relative path
@@ -155,11 +211,14 @@ def validate(document: dict) -> dict:
     config["efi_local"] = check.string(server.get("efi_local", ""), "server.efi_local", empty=True)
     if config["efi_local"] and (config["efi_local"].lstrip().startswith("-") or len(config["efi_local"].split()) != 1):
         check.error("server.efi_local", f"must be one URL: {config['efi_local']!r}")
+    return config
 
+
+def _variables(check: _Checker, raw: Any) -> dict[str, str]:
+    """[variables]: the operator's template variables and their defaults."""
     variables: dict[str, str] = {}
-    raw_variables = top.get("variables", {})
-    if check.table(raw_variables, "variables", set(), set(raw_variables) if isinstance(raw_variables, dict) else set()):
-        for name, value in raw_variables.items():
+    if check.table(raw, "variables", set(), set(raw) if isinstance(raw, dict) else set()):
+        for name, value in raw.items():
             path = f"variables.{name}"
             if not template.is_name(name):
                 check.error(path, "a variable name is letters, digits and '_'")
@@ -168,25 +227,14 @@ def validate(document: dict) -> dict:
             value = check.string(value, path, empty=True)
             if value is not None:
                 variables[name] = value
-    config["variables"] = variables
-    known_variables = set(variables) | set(BUILTIN_VARIABLES)
+    check.variables = variables
+    return variables
 
-    def templated(text: str | None, path: str, *, command: bool = True) -> None:
-        if text is None:
-            return
-        for name in template.names(text):
-            if name not in known_variables:
-                check.error(path, f"unknown variable {{{{{name}}}}}")
-        if command:
-            # Values that land on an iPXE command line must not read as an
-            # option (leading '-') or chain another command ('||', '&&').
-            words = text.split()
-            if text.lstrip().startswith("-") and not path.endswith(".args"):
-                check.error(path, f"must not start with '-' (iPXE would read an option): {text!r}")
-            if "||" in words or "&&" in words:
-                check.error(path, f"'||' or '&&' would start another iPXE command: {text!r}")
 
+def _entries(check: _Checker, top: dict) -> dict[str, dict]:
+    """[[entries]]: the bootable entries by name, each checked against its kind."""
     entries: dict[str, dict] = {}
+    check.entries = entries
     raw_entries = top.get("entries", [])
     if not isinstance(raw_entries, list) or not raw_entries:
         if "entries" in top:
@@ -212,51 +260,38 @@ def validate(document: dict) -> dict:
             continue
         out: dict[str, Any] = {"name": name, "kind": kind}
         out["label"] = check.string(entry.get("label", name), f"{path}.label")
-        templated(out["label"], f"{path}.label")
+        check.templated(out["label"], f"{path}.label")
         for field in ("kernel", "url", "args"):
             if field in entry:
                 out[field] = check.string(entry[field], f"{path}.{field}", empty=field == "args")
-                templated(out[field], f"{path}.{field}")
+                check.templated(out[field], f"{path}.{field}")
         for field in ("initrd", "lines"):
             if field in entry:
                 out[field] = check.strings(entry[field], f"{path}.{field}", single=field == "initrd")
                 for j, text in enumerate(out[field] or ()):
-                    templated(text, f"{path}.{field}[{j}]", command=field != "lines")
+                    check.templated(text, f"{path}.{field}[{j}]", command=field != "lines")
         entries[name] = out
-    config["entries"] = entries
+    return entries
 
-    def entry_list(value: Any, path: str) -> list[str] | None:
-        names = check.strings(value, path, single=False)
-        if names is None:
-            return None
-        for j, name in enumerate(names):
-            if name not in entries:
-                check.error(f"{path}[{j}]", f"no entry named {name!r}")
-            elif names.index(name) != j:
-                check.error(f"{path}[{j}]", f"{name!r} listed twice")
-        return names
 
-    def entry_name(value: Any, path: str) -> str | None:
-        name = check.string(value, path)
-        if name is not None and name not in entries:
-            check.error(path, f"dangling default: no entry named {name!r}")
-            return None
-        return name
-
-    menu = check.table(top.get("menu", {}), "menu", {"default"}, {"title", "timeout", "entries"}) or {}
+def _menu(check: _Checker, raw: Any) -> dict[str, Any]:
+    """[menu]: the catch-all menu's title, timeout, entries and default."""
+    menu = check.table(raw, "menu", {"default"}, {"title", "timeout", "entries"}) or {}
     config_menu: dict[str, Any] = {
         "title": check.string(menu.get("title", "Boot menu"), "menu.title"),
         "timeout": check.number(menu.get("timeout", 10), "menu.timeout", MAX_TIMEOUT),
-        "entries": entry_list(menu["entries"], "menu.entries") if "entries" in menu else list(entries),
-        "default": entry_name(menu["default"], "menu.default") if "default" in menu else None,
+        "entries": check.entry_list(menu["entries"], "menu.entries") if "entries" in menu else list(check.entries),
+        "default": check.entry_name(menu["default"], "menu.default") if "default" in menu else None,
     }
-    templated(config_menu["title"], "menu.title")
+    check.templated(config_menu["title"], "menu.title")
     if config_menu["default"] and config_menu["entries"] and config_menu["default"] not in config_menu["entries"]:
         check.error("menu.default", f"{config_menu['default']!r} is not in menu.entries")
-    config["menu"] = config_menu
+    return config_menu
 
-    config["rules"] = rules = []
-    raw_rules = top.get("rules", [])
+
+def _rules(check: _Checker, raw_rules: Any) -> list[dict]:
+    """[[rules]]: host rules, each a match and what it changes of the menu."""
+    rules: list[dict] = []
     if not isinstance(raw_rules, list):
         check.error("rules", "must be an array of tables ([[rules]])")
         raw_rules = []
@@ -273,44 +308,47 @@ def validate(document: dict) -> dict:
             elif name in rule_names:
                 check.error(f"{path}.name", f"duplicate rule name {name!r}")
             rule_names.add(name)
-        out = {"name": name, "match": _match(check, rule.get("match"), f"{path}.match") if "match" in rule else {}}
+        out: dict[str, Any] = {"name": name,
+                               "match": _match(check, rule.get("match"), f"{path}.match") if "match" in rule else {}}
         if "default" in rule:
-            out["default"] = entry_name(rule["default"], f"{path}.default")
+            out["default"] = check.entry_name(rule["default"], f"{path}.default")
         if "timeout" in rule:
             out["timeout"] = check.number(rule["timeout"], f"{path}.timeout", MAX_TIMEOUT)
         if "entries" in rule:
-            out["entries"] = entry_list(rule["entries"], f"{path}.entries")
+            out["entries"] = check.entry_list(rule["entries"], f"{path}.entries")
             if out.get("default") and out["entries"] and out["default"] not in out["entries"]:
                 check.error(f"{path}.default", f"{out['default']!r} is not in {path}.entries")
-        rule_variables = {}
-        raw_variables = rule.get("variables", {})
-        if check.table(raw_variables, f"{path}.variables", set(), set(raw_variables) if isinstance(raw_variables, dict) else set()):
-            for var, value in raw_variables.items():
-                var_path = f"{path}.variables.{var}"
-                if var not in variables and var not in SETTABLE_BUILTINS:
-                    check.error(var_path, "not declared in [variables] (declare it there with a default)")
-                value = check.string(value, var_path, empty=True)
-                if value is not None:
-                    rule_variables[var] = value
-        out["variables"] = rule_variables
+        out["variables"] = _rule_variables(check, rule.get("variables", {}), f"{path}.variables")
         rules.append(out)
+    return rules
 
+
+def _rule_variables(check: _Checker, raw: Any, path: str) -> dict[str, str]:
+    """A rule's variables: only those [variables] declares, or the settable built-ins."""
+    rule_variables: dict[str, str] = {}
+    if check.table(raw, path, set(), set(raw) if isinstance(raw, dict) else set()):
+        for var, value in raw.items():
+            var_path = f"{path}.{var}"
+            if var not in check.variables and var not in SETTABLE_BUILTINS:
+                check.error(var_path, "not declared in [variables] (declare it there with a default)")
+            value = check.string(value, var_path, empty=True)
+            if value is not None:
+                rule_variables[var] = value
+    return rule_variables
+
+
+def _files(check: _Checker, raw: Any) -> dict[str, str]:
+    """[files]: file templates served under /files/NAME."""
     files: dict[str, str] = {}
-    raw_files = top.get("files", {})
-    if check.table(raw_files, "files", set(), set(raw_files) if isinstance(raw_files, dict) else set()):
-        for name, text in raw_files.items():
+    if check.table(raw, "files", set(), set(raw) if isinstance(raw, dict) else set()):
+        for name, text in raw.items():
             if not is_file_name(name):
                 check.error(f"files.{name}", "a file name is letters, digits, '.', '-' and '_'")
             text = check.string(text, f"files.{name}", empty=True)
-            templated(text, f"files.{name}", command=False)
+            check.templated(text, f"files.{name}", command=False)
             if text is not None:
                 files[name] = text
-    config["files"] = files
-
-    if check.errors:
-        raise ConfigError(check.errors)
-    config["index"], config["scan"] = _index(rules)
-    return config
+    return files
 
 
 def _match(check: _Checker, raw: Any, path: str) -> dict:

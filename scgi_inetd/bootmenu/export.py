@@ -28,6 +28,8 @@ import shutil
 
 from . import grub, identity, menu, pxelinux
 
+__all__ = ["GRUB_DISPATCH", "ExportError", "export", "files"]
+
 GRUB_DISPATCH = (
     "# scgi-bootmenu export: this machine's own file first; when there is none,\n"
     "# configfile says \"file not found\" and this default menu follows.\n"
@@ -40,7 +42,11 @@ GRUB_DISPATCH = (
 
 
 class ExportError(Exception):
-    """The export could not be written; DIR is unchanged."""
+    """The export could not be written; DIR is unchanged.
+
+    No RequestError: `scgi-bootmenu CONFIG export` is a command, not a
+    request; it ends with exit status 1 and the message on stderr.
+    """
 
 
 def _machines(config: dict) -> list[tuple[identity.Identity, list[str], list[str]]]:

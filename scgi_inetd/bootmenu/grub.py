@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from .menu import Menu, bootable, comment
 
+__all__ = ["EFI_LOADER", "SUPPORTED", "bootstrap", "grub_path", "quote", "render"]
+
 SUPPORTED = ("linux", "memtest", "chain", "local", "exit")
 
 EFI_LOADER = "/EFI/BOOT/BOOTX64.EFI"

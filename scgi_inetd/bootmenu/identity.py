@@ -22,6 +22,11 @@ inventory, whichever loader asks.
 
 from __future__ import annotations
 
+__all__ = ["BUILDARCHES", "HEX_KEYS", "KEYS", "MAX_TEXT", "PLATFORMS", "QUERY_NAMES", "decode_hex",
+           "encode_hex", "format_ipv4", "from_grub_name", "from_pxelinux_cookies", "from_pxelinux_name",
+           "from_query", "grub_names", "parse_choice", "parse_cidr", "parse_hostname", "parse_ip",
+           "parse_ipv4", "parse_mac", "parse_text", "parse_uuid", "pxelinux_names", "swap_uuid", "to_query"]
+
 _HEXDIGITS = frozenset("0123456789abcdef")
 
 BUILDARCHES = frozenset({"i386", "x86_64", "arm32", "arm64", "riscv32", "riscv64", "loong64"})

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from .menu import Menu, comment
 
+__all__ = ["FAILED", "MENU", "chain_back", "render"]
+
 FAILED = "_failed"
 MENU = "_menu"
 

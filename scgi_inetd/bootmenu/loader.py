@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import os
 
+from .errors import ConfigError
+
+__all__ = ["CACHE_VERSION", "ConfigError", "LazyRules", "load", "write_cache"]
+
 CACHE_VERSION = 3
 """Bump when the shape of the validated data changes: older caches are ignored."""
-
-
-class ConfigError(Exception):
-    """An invalid configuration; `errors` lists `key.path: message` lines."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 def load(path: str, cache: str | None = None) -> dict:

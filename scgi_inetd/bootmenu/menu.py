@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # typing costs milliseconds of import per request
 from . import rules, template
 from .identity import Identity
 
+__all__ = ["bootable", "comment", "has_rule", "render_file", "resolve", "variables_for"]
+
 Menu = dict
 """A resolved menu: title, default, timeout, forced, entries, rules, mac, pxelinux_ui, efi_local."""
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from .menu import Menu, bootable, comment
 
+__all__ = ["SUPPORTED", "render"]
+
 SUPPORTED = ("linux", "memtest", "chain", "local", "exit")
 
 

@@ -9,6 +9,8 @@ validated later by `identity` anyway.
 
 from __future__ import annotations
 
+__all__ = ["parse_cookies", "parse_pairs", "parse_query", "unquote"]
+
 _HEX = b"0123456789abcdefABCDEF"
 
 
@@ -49,11 +51,11 @@ def parse_pairs(text: str, separator: str, *, plus: bool) -> dict[str, str]:
         name, eq, value = part.strip(" ").partition("=")
         if not eq:
             continue
-        name = unquote(name, plus=plus)
-        value = unquote(value, plus=plus)
-        if name is None or value is None or name in pairs:
+        name_text = unquote(name, plus=plus)
+        value_text = unquote(value, plus=plus)
+        if name_text is None or value_text is None or name_text in pairs:
             continue
-        pairs[name] = value
+        pairs[name_text] = value_text
     return pairs
 
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # typing costs milliseconds of import per request
 
 from .identity import Identity, parse_ipv4
 
+__all__ = ["KIND_KEYS", "MACHINE_KEYS", "matching", "settings"]
+
 MACHINE_KEYS = ("mac", "uuid", "serial", "hostname")
 """Keys that name one machine; rules using them are indexed by value."""
 

@@ -36,7 +36,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds of import per request
     from typing import Any
 
+from ..protocol import RequestError
 from .identity import Identity
+
+__all__ = ["FOLD_AT", "HOST_COLUMNS", "SCHEMA", "State", "StateError", "append_seen", "flag_path",
+           "may_have_mark", "require"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS marks (
@@ -60,8 +64,16 @@ FOLD_AT = 1 << 20
 """Fold the seen-log into the database once it is this big (about 7,000 boots)."""
 
 
-class StateError(Exception):
-    """The state cannot be used (missing, locked, corrupt): 503."""
+class StateError(RequestError):
+    """The state cannot be used (missing, locked, corrupt): 503.
+
+    Raised with what went wrong (a path, SQLite's message): that is the
+    detail, for the log and the command line's stderr; a client is only
+    told that the state is unavailable.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, "state database unavailable; see the log", detail)
 
 
 def flag_path(state: str, mac: str) -> str:
@@ -234,8 +246,9 @@ class State:
             for line in lines:
                 values = line.split("\t")
                 if len(values) == len(HOST_COLUMNS) and values[0] and values[10].isdigit():
-                    values[10] = int(values[10])
-                    rows.append([value if value != "" else None for value in values])
+                    row: list[Any] = [value if value != "" else None for value in values]
+                    row[10] = int(values[10])
+                    rows.append(row)
             if rows:
                 self._run(lambda db: db.executemany(
                     "INSERT INTO hosts (" + ", ".join(HOST_COLUMNS) + ") VALUES (" + ", ".join("?" * 12) + ")"

@@ -13,6 +13,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds of import per request
     from typing import Iterator, Mapping
 
+__all__ = ["expand", "is_name", "names"]
+
 
 def is_name(text: str) -> bool:
     """A variable name: ASCII letters, digits and '_', not starting with a digit."""
