@@ -16,7 +16,7 @@ from .client import build_params, connect, exec_stream, receive
 from .options import CALL, ServeOptions, UsageError, parse_options
 from .protocol import ProtocolError, Response, encode_request, parse_response, response_header_end
 
-__all__ = ["EXIT_TIMEOUT", "MAX_RESPONSE_HEAD", "main", "parse_args", "read_body", "relay"]
+__all__ = ["EXIT_TIMEOUT", "MAX_RESPONSE_HEAD", "CallArguments", "main", "parse_args", "read_body", "relay"]
 
 #: The most response header bytes held while looking for the blank line that ends
 #: them: nginx's scgi_buffer_size is 4 or 8 KiB and it refuses more (502).
@@ -25,9 +25,18 @@ MAX_RESPONSE_HEAD = 65536
 EXIT_TIMEOUT = 3
 
 
-def parse_args(argv: Sequence[str] | None) -> ServeOptions:
+class CallArguments(ServeOptions):
+    """scgi-call's options, and what its positional arguments name."""
+
+    address: str | None = None  # unix:PATH or HOST:PORT; None with --exec
+    uri: str = "/"
+
+
+def parse_args(argv: Sequence[str] | None) -> CallArguments:
     """The options (from the table in options.py), with `address` and `uri` from the positional arguments."""
-    args, positionals = parse_options(CALL, sys.argv[1:] if argv is None else argv, intermixed=True)
+    args, positionals = parse_options(CALL, sys.argv[1:] if argv is None else argv, CallArguments(),
+                                      intermixed=True)
+    assert isinstance(args, CallArguments)
     if len(positionals) > 2:
         raise UsageError(f"unexpected argument {positionals[2]!r}")
     args.address = positionals[0] if positionals else None
@@ -81,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 chunks.close()
         else:
-            with connect(args.address, args.call_timeout) as sock:
+            with connect(args.address or "", args.call_timeout) as sock:
                 sock.sendall(request)
                 response = relay(receive(sock, deadline), out, args.body_only)
     except TimeoutError:

@@ -12,6 +12,12 @@ header itself and spawning the script (cgi_resident), or, with
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .cgi_exec import Runner
+
 from .cgi_env import is_variable_name, operator_environ
 from .cgi_exec import CgiConfig, serve_connection
 from .logsink import open_log
@@ -50,9 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         from .answer import log_unavailable
 
         return log_unavailable(options.stderr, error, resident=listen_fd is not None)
-    run = None
+    run: "Runner | None" = None
     if config.fix_status:
-        from .status_fixup import run_supervised as run
+        from .status_fixup import run_supervised
+
+        run = run_supervised
     if listen_fd is None:
         return serve_connection(config, run)
     if config.fix_status:
@@ -71,7 +79,7 @@ def make_config(options: ServeOptions, positionals: list[str]) -> "CgiConfig":
     for name in options.pass_var:
         if not is_variable_name(name):
             raise UsageError(f"--pass-var wants a variable name (letters, digits, '_'), not {name!r}")
-    common = {
+    common: "dict[str, Any]" = {
         "operator_env": operator_environ(dict(options.env), tuple(options.pass_env)),
         "pass_vars": tuple(options.pass_var),
         "script_name": options.script_name,

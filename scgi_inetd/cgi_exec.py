@@ -22,6 +22,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds on every one-shot request
     from typing import Callable
 
+    from .script_resolver import ScriptResolver
+
     Runner = Callable[..., int]
 
 from .cgi_env import REQUEST_VARIABLES, Script, build_environ, exec_environ, operator_environ
@@ -73,13 +75,13 @@ class CgiConfig:
     ) -> None:
         if (directory is None) == (script is None):
             raise ValueError("give exactly one of directory and script")
-        self.resolver = None
-        self.script = None
+        self.resolver: "ScriptResolver | None" = None
+        self.script: Script | None = None
         if directory is not None:
             from .script_resolver import ScriptResolver  # directory mode only
 
             self.resolver = ScriptResolver(directory)
-        else:
+        elif script is not None:
             self.script = Script(os.path.abspath(script))
         self.args = tuple(args)
         self.script_name = script_name  # the mount point (--script-name), or None
@@ -155,13 +157,14 @@ def find_script(config: CgiConfig, request: dict[str, str]) -> Script:
     if mount is None:
         if sends_whole_path(request):
             hint_whole_path(log_line)
-        if config.resolver is None:
+        if config.script is not None:
             return config.script
         raise ProtocolError(400, "no script named: the server sent no SCRIPT_FILENAME path",
                             "give --script-name with the mount point to find scripts from the URL")
     rest = split_mount(request_path(request) or "", mount)
-    if config.resolver is None:
+    if config.script is not None:
         return Script(config.script.path, rest, script_name=mount.rstrip("/"))
+    assert config.resolver is not None  # one of the two is set
     return config.resolver.resolve_path(rest, mount)
 
 

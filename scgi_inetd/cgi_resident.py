@@ -117,7 +117,7 @@ class CgiSpawner:
 
     def take(self, held: Held) -> None:
         """Resolve the script; spawn it at once, or once its body is in the spool."""
-        config, request = self.config, held.environ
+        config, request = self.config, held.request
         length = content_length(request)
         try:
             check_body_size(length, config.max_body)
@@ -209,10 +209,10 @@ class CgiSpawner:
     def next_deadline(self, now: float) -> float | None:
         deadlines = [upload.deadline for upload in self.uploads.values()]
         for script in self.running.values():
-            deadlines.append(script.kill_at if script.kill_at is not None else script.deadline)
+            if script.kill_at is not None or script.deadline is not None:
+                deadlines.append(script.kill_at if script.kill_at is not None else script.deadline or now)
             if script.exited:
                 deadlines.append(now + GROUP_CHECK_INTERVAL)
-        deadlines = [deadline for deadline in deadlines if deadline is not None]
         return min(deadlines) if deadlines else None
 
     def tick(self, now: float) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Generator, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import unquote
 
 from .protocol import Response, encode_request, parse_response
@@ -68,7 +68,7 @@ def connect(address: str, timeout: float) -> socket.socket:
     """Connect to `unix:PATH` or `HOST:PORT`."""
     if address.startswith("unix:"):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        target: object = address[5:]
+        target: "str | tuple[str, int]" = address[5:]
     else:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
@@ -144,7 +144,7 @@ def exec_exchange(argv: Sequence[str], request: bytes, *, timeout: float = 30.0,
 
 
 def exec_stream(argv: Sequence[str], request: bytes, *, deadline: float,
-                env: Mapping[str, str] | None = None) -> Iterator[bytes]:
+                env: Mapping[str, str] | None = None) -> Generator[bytes, None, None]:
     """Spawn `argv` as inetd does, send `request`, and yield what it writes as it arrives.
 
     The program is waited for once it closes the connection, and killed if it
@@ -153,7 +153,8 @@ def exec_stream(argv: Sequence[str], request: bytes, *, deadline: float,
     ours, theirs = socket.socketpair()
     with ours:
         try:
-            process = subprocess.Popen(argv, stdin=theirs, stdout=theirs, stderr=theirs,
+            fd = theirs.fileno()
+            process = subprocess.Popen(list(argv), stdin=fd, stdout=fd, stderr=fd,
                                        env=dict(env) if env is not None else None)
         finally:
             theirs.close()

@@ -44,15 +44,13 @@ from .process_group import KILL_GRACE
 from .protocol import ProtocolError, RequestParser
 from .reader import header_connection_lost, header_cut_short, header_timed_out
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Callable, Iterable
+from typing import Callable, Protocol
 
-    #: A front-end's one-shot path for a connection on fds 0 and 1 whose header (the environ) is read.
-    Handler = Callable[[dict[str, str]], None]
+#: A front-end's one-shot path for a connection on fds 0 and 1 whose header (the environ) is read.
+Handler = Callable[[dict[str, str]], object]
 
-__all__ = ["ACCEPT_PAUSE", "KILL_GRACE", "SEND_TIMEOUT", "STOP_SIGNALS", "ForkEach", "Frame", "Held",
-           "Pool", "Worker", "end_children", "held_limit", "serve"]
+__all__ = ["ACCEPT_PAUSE", "KILL_GRACE", "SEND_TIMEOUT", "STOP_SIGNALS", "ForkEach", "Frame", "Handler", "Held",
+           "Pool", "Strategy", "Worker", "end_children", "held_limit", "serve"]
 
 #: Seconds the listener is left alone after accept() failed (EMFILE, ENFILE,
 #: ENOBUFS): it stays readable while the connection waits, and trying again at
@@ -69,7 +67,7 @@ ACCEPTS_PER_TURN = 64
 DRAIN_CHUNK = 1 << 16
 
 
-def serve(listen_fd: int, handle: "Handler", options: ServeOptions | None = None) -> int:
+def serve(listen_fd: int, handle: Handler, options: ServeOptions | None = None) -> int:
     """Serve connections on `listen_fd` with `handle` until stopped or idle; return 0.
 
     `options` (the table's defaults when None): requests_per_child 1 forks a
@@ -101,22 +99,44 @@ class Held:
         """The header netstring as it came."""
         return self.parser.buffer
 
+    @property
+    def request(self) -> dict[str, str]:
+        """The environ, for a connection handed to a strategy (its header is in)."""
+        assert self.environ is not None
+        return self.environ
+
+
+class Strategy(Protocol):
+    """How a resident server serves the requests the frame hands it; see Frame."""
+
+    def start(self) -> None: ...
+    def has_slot(self) -> bool: ...
+    def take(self, held: Held) -> None: ...
+    def exited(self, pid: int, code: int) -> None: ...
+    def tick(self, now: float) -> None: ...
+    def next_deadline(self, now: float) -> float | None: ...
+    def busy(self) -> bool: ...
+    def stop(self) -> None: ...
+    def end(self) -> None: ...
+
 
 class Frame:
     """The accept / read-header / hand-over / reap loop every strategy runs in; see the module docstring.
 
-    A strategy has `start()`, `has_slot()`, `take(held)` (a connection with
+    A Strategy has `start()`, `has_slot()`, `take(held)` (a connection with
     its header; the strategy owns it now), `exited(pid, code)`, `tick(now)`
     and `next_deadline(now)` for its own timers, `busy()`, `stop()` (a stop
     was asked: start nothing new) and `end()` (the grace is over).
     """
+
+    strategy: Strategy
 
     def __init__(self, listen_fd: int, options: ServeOptions) -> None:
         self.listener = socket.socket(fileno=_above_stdio(listen_fd))
         self.listener.setblocking(False)
         self.options = options
         self.poller = select.poll()
-        self.watched: dict[int, "Callable[[int], None]"] = {}  # a strategy's descriptors
+        self.watched: dict[int, Callable[[int], None]] = {}  # a strategy's descriptors
         self.held: dict[int, Held] = {}
         self.queue: deque[Held] = deque()  # whole headers waiting for a slot
         self.held_limit = held_limit()
@@ -125,11 +145,10 @@ class Frame:
         self.paused_until = 0.0  # after accept() failed: the listener is left alone until then
         self.accept_failing = False  # said once in the log until an accept succeeds
         self.wake = (-1, -1)
-        self.strategy: "object" = None
 
     # What strategies use.
 
-    def watch(self, fd: int, callback: "Callable[[int], None]") -> None:
+    def watch(self, fd: int, callback: Callable[[int], None]) -> None:
         """Call `callback(events)` when `fd` is readable (or hung up)."""
         self.poller.register(fd, select.POLLIN)
         self.watched[fd] = callback
@@ -173,7 +192,7 @@ class Frame:
         self.held[held.fd] = held
         self.queue.appendleft(held)
 
-    def fork(self, body: "Callable[[Callable[[], None]], None]") -> int:
+    def fork(self, body: Callable[[Callable[[], None]], None]) -> int:
         """Fork; run `body(unblock)` in the child, which never returns into the loop; the child's pid.
 
         The child starts with the signals the frame catches at their
@@ -201,7 +220,10 @@ class Frame:
             for fd in (self.listener.fileno(), *self.wake, *self.held, *self.watched):
                 if fd >= 0:
                     os.close(fd)
-            body(lambda: signal.pthread_sigmask(signal.SIG_SETMASK, previous))
+            def unblock() -> None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+            body(unblock)
             status = 0
         except BaseException as error:  # the child must never return into the loop
             log_line(f"connection handler failed: {error!r}")
@@ -210,7 +232,7 @@ class Frame:
 
     # The loop.
 
-    def run(self, strategy) -> int:
+    def run(self, strategy: Strategy) -> int:
         """Serve with `strategy` until a stop signal or the idle timeout; return 0."""
         self.strategy = strategy
         self.wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -367,15 +389,16 @@ class Frame:
             self.strategy.take(held)
 
     def _drain(self, held: Held) -> None:
+        unread = held.unread or 0
         try:
-            chunk = held.sock.recv(min(held.unread, DRAIN_CHUNK), socket.MSG_DONTWAIT)
+            chunk = held.sock.recv(min(unread, DRAIN_CHUNK), socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             chunk = b""
-        held.unread -= len(chunk)
+        held.unread = unread = unread - len(chunk)
         held.deadline = time.monotonic() + DRAIN_IDLE
-        if not chunk or held.unread <= 0:
+        if not chunk or unread <= 0:
             self._forget(held)
 
     def _expire(self, now: float) -> None:
@@ -407,7 +430,7 @@ def held_limit() -> int:
 class ForkEach:
     """One forked child per connection, at most `max_children` at once."""
 
-    def __init__(self, frame: Frame, handle: "Handler", max_children: int) -> None:
+    def __init__(self, frame: Frame, handle: Handler, max_children: int) -> None:
         self.frame = frame
         self.handle = handle
         self.max_children = max_children
@@ -420,12 +443,12 @@ class ForkEach:
         return len(self.children) < self.max_children
 
     def take(self, held: Held) -> None:
-        def child(unblock: "Callable[[], None]") -> None:
+        def child(unblock: Callable[[], None]) -> None:
             os.dup2(held.fd, 0)
             os.dup2(held.fd, 1)
             held.sock.close()
             unblock()
-            self.handle(held.environ)
+            self.handle(held.request)
 
         self.children.add(self.frame.fork(child))
         held.sock.close()
@@ -464,7 +487,7 @@ class Worker:
 
     def __init__(self, pid: int, channel: socket.socket, slot: int, born: float) -> None:
         self.pid = pid
-        self.channel = channel  # the frame's end; None once closed
+        self.channel: socket.socket | None = channel  # the frame's end; None once closed
         self.slot = slot
         self.born = born
         self.served = 0
@@ -474,7 +497,7 @@ class Worker:
 class Pool:
     """`workers` pre-forked workers, each serving up to `requests` connections the frame passes it."""
 
-    def __init__(self, frame: Frame, handle: "Handler", workers: int, requests: int) -> None:
+    def __init__(self, frame: Frame, handle: Handler, workers: int, requests: int) -> None:
         self.frame = frame
         self.handle = handle
         self.requests = requests
@@ -496,6 +519,7 @@ class Pool:
 
     def take(self, held: Held) -> None:
         worker = self.idle()
+        assert worker is not None and worker.channel is not None  # has_slot() said so
         try:
             sent = socket.send_fds(worker.channel, [held.header], [held.fd])
             if sent < len(held.header):
@@ -510,6 +534,8 @@ class Pool:
 
     def ready(self, worker: Worker) -> None:
         """The worker wrote to its socketpair: done with its connection, or gone (EOF)."""
+        if worker.channel is None:
+            return
         try:
             news = worker.channel.recv(64)
         except OSError:
@@ -556,11 +582,11 @@ class Pool:
     def fork_worker(self, slot: int, now: float) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 
-        def worker(unblock: "Callable[[], None]") -> None:
+        def work(unblock: Callable[[], None]) -> None:
             ours.close()  # or the worker would keep its own socketpair open when the frame is gone
             _work(theirs, self.handle, self.requests, self.frame.options.max_header, unblock)
 
-        pid = self.frame.fork(worker)
+        pid = self.frame.fork(work)
         theirs.close()
         worker = self.workers[pid] = Worker(pid, ours, slot, now)
         self.frame.watch(ours.fileno(), lambda events: self.ready(worker))
@@ -583,8 +609,8 @@ class _StopWorker(Exception):
     """Raised by an idle worker's SIGTERM handler, out of its wait for the next connection."""
 
 
-def _work(channel: socket.socket, handle: "Handler", requests: int, max_header: int,
-          unblock: "Callable[[], None]") -> None:
+def _work(channel: socket.socket, handle: Handler, requests: int, max_header: int,
+          unblock: Callable[[], None]) -> None:
     """A pool worker's life: take connections from `channel` and serve each on fds 0 and 1.
 
     Between connections fds 0 and 1 are /dev/null, so the one just served
@@ -641,8 +667,8 @@ def _work(channel: socket.socket, handle: "Handler", requests: int, max_header: 
         pass
 
 
-def end_children(pids: "set[int]", grace: float, send: "Callable[[int, int], None] | None" = None,
-                 alive: "Callable[[int], bool] | None" = None, polite: bool = True) -> None:
+def end_children(pids: set[int], grace: float, send: Callable[[int, int], None] | None = None,
+                 alive: Callable[[int], bool] | None = None, polite: bool = True) -> None:
     """End what still runs after the grace: SIGTERM, up to KILL_GRACE seconds, then SIGKILL; reap all.
 
     `send(pid, signal)` (os.kill by default; a process group's killpg for a
@@ -671,7 +697,7 @@ def end_children(pids: "set[int]", grace: float, send: "Callable[[int, int], Non
             return
 
 
-def _reap_into(pids: "set[int]", alive: "Callable[[int], bool] | None") -> None:
+def _reap_into(pids: set[int], alive: Callable[[int], bool] | None) -> None:
     """Drop from `pids` what has ended: been reaped, or with `alive`, is no longer alive."""
     ended = {pid for pid, _ in _reaped()}
     for pid in list(pids):
@@ -679,9 +705,9 @@ def _reap_into(pids: "set[int]", alive: "Callable[[int], bool] | None") -> None:
             pids.discard(pid)
 
 
-def _reaped() -> "Iterable[tuple[int, int]]":
+def _reaped() -> list[tuple[int, int]]:
     """(pid, exit code) of every child that has ended, without waiting."""
-    ended = []
+    ended: list[tuple[int, int]] = []
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)

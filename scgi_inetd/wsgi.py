@@ -87,7 +87,7 @@ class ClientGone(ConnectionError):
     """The client closed the connection while the response was being sent."""
 
 
-def run_app(app: "WSGIApp", *, stdin: int = 0, stdout: int = 1, stderr: "object" = None,
+def run_app(app: "WSGIApp", *, stdin: int = 0, stdout: int = 1, stderr: "str | TextIO | None" = None,
             script_name: str | None = None, **settings: "Any") -> int:
     """Serve ``app`` on the connection a super-server passed on ``stdin``/``stdout``.
 
@@ -123,13 +123,14 @@ def listen_and_log(options: "ServeOptions", program: str) -> "tuple[int, TextIO]
     """
     from .logsink import open_log
 
-    listen_fd: int | None = 0
+    listen_fd = 0
     if options.listen:
         from .listener import listen_first
 
-        listen_fd = listen_first(options, program)
-        if listen_fd is None:
+        bound = listen_first(options, program)
+        if bound is None:
             return 1
+        listen_fd = bound
     try:
         return listen_fd, open_log(options.stderr)
     except OSError as error:
@@ -569,7 +570,7 @@ class Response:
                     self._app_error("close() of the response iterable failed")
 
     def _send_iterable(self, result: "Iterable[bytes]") -> None:
-        if type(result) in (list, tuple) and len(result) == 1 and type(result[0]) is bytes \
+        if isinstance(result, (list, tuple)) and len(result) == 1 and type(result[0]) is bytes \
                 and not self.head_only:
             # A one-chunk body has a known length: say so (PEP 3333, "Handling the
             # Content-Length Header"), so nginx need not chunk it for the client.
