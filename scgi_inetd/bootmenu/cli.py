@@ -126,7 +126,8 @@ def _state(config: dict, err: TextIO, *, create: bool):
         return None
 
 
-def _init(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
+def _state_for_command(config_path: str, cache: str, args: list[str], err: TextIO):
+    """(config, state) for a command that takes no arguments, the state created and its flags synced; or None."""
     from ..options import UsageError
 
     if args:
@@ -134,9 +135,16 @@ def _init(config_path: str, cache: str, options, args: list[str], out: TextIO, e
     config = _load(config_path, cache, err)
     state = config and _state(config, err, create=True)
     if not state:
-        return 1
+        return None
     state.sync_flags()
-    out.write(f"state database ready: {config['state']}\n")
+    return config, state
+
+
+def _init(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
+    opened = _state_for_command(config_path, cache, args, err)
+    if opened is None:
+        return 1
+    out.write(f"state database ready: {opened[0]['state']}\n")
     return 0
 
 
@@ -190,19 +198,14 @@ def _done(config_path: str, cache: str, options, args: list[str], out: TextIO, e
 
 def _hosts(config_path: str, cache: str, options, args: list[str], out: TextIO, err: TextIO) -> int:
     """Every machine seen, every identity field; `--json` as the admin API's `{"hosts": [...]}`."""
-    from ..options import UsageError
-
-    if args:
-        raise UsageError(f"takes no arguments, not {args[0]!r}")
     import time
 
     from .state import HOST_COLUMNS
 
-    config = _load(config_path, cache, err)
-    state = config and _state(config, err, create=True)
-    if not state:
+    opened = _state_for_command(config_path, cache, args, err)
+    if opened is None:
         return 1
-    state.sync_flags()
+    state = opened[1]
     if options.json:
         import json
 

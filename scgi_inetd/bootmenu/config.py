@@ -13,7 +13,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds of import per request
-    from typing import Any
+    from typing import Any, Container
 
 from . import identity, template
 from .errors import ConfigError
@@ -95,6 +95,16 @@ class _Checker:
             self.error(path, "must not be empty")
             return None
         return value
+
+    def name(self, table: dict, path: str, taken: "Container[str]", what: str) -> str | None:
+        """The table's `name`: a valid name (is_entry_name), not one of `taken`."""
+        name = self.string(table.get("name", ""), f"{path}.name") if "name" in table else None
+        if name is not None:
+            if not is_entry_name(name):
+                self.error(f"{path}.name", f"{name!r}: lower-case letters, digits, '-' and '_', at most {MAX_NAME}")
+            elif name in taken:
+                self.error(f"{path}.name", f"duplicate {what} name {name!r}")
+        return name
 
     def strings(self, value: Any, path: str, *, single: bool = True) -> list[str] | None:
         """A string or a non-empty list of strings, as a list."""
@@ -250,12 +260,7 @@ def _entries(check: _Checker, top: dict) -> dict[str, dict]:
         entry = check.table(raw, path, {"name", "kind"} | required, {"label"} | optional)
         if entry is None:
             continue
-        name = check.string(entry.get("name", ""), f"{path}.name") if "name" in entry else None
-        if name is not None:
-            if not is_entry_name(name):
-                check.error(f"{path}.name", f"{name!r}: lower-case letters, digits, '-' and '_', at most {MAX_NAME}")
-            elif name in entries:
-                check.error(f"{path}.name", f"duplicate entry name {name!r}")
+        name = check.name(entry, path, entries, "entry")
         if kind is None or name is None:
             continue
         out: dict[str, Any] = {"name": name, "kind": kind}
@@ -301,12 +306,8 @@ def _rules(check: _Checker, raw_rules: Any) -> list[dict]:
         rule = check.table(raw, path, {"name", "match"}, {"default", "timeout", "entries", "variables"})
         if rule is None:
             continue
-        name = check.string(rule.get("name", ""), f"{path}.name") if "name" in rule else None
+        name = check.name(rule, path, rule_names, "rule")
         if name is not None:
-            if not is_entry_name(name):
-                check.error(f"{path}.name", f"{name!r}: lower-case letters, digits, '-' and '_', at most {MAX_NAME}")
-            elif name in rule_names:
-                check.error(f"{path}.name", f"duplicate rule name {name!r}")
             rule_names.add(name)
         out: dict[str, Any] = {"name": name,
                                "match": _match(check, rule.get("match"), f"{path}.match") if "match" in rule else {}}

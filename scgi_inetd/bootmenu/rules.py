@@ -34,12 +34,9 @@ KIND_KEYS = ("buildarch", "platform", "manufacturer", "product")
 def _matches(rule: dict, identity: Identity, address: int | None) -> tuple[int, int, int] | None:
     """The rule's specificity for this machine, or None when it does not match."""
     match = rule["match"]
-    machine = 0
-    for key in MACHINE_KEYS:
-        if key in match:
-            if identity.get(key) not in match[key]:
-                return None
-            machine += 1
+    machine = _keys_matched(match, identity, MACHINE_KEYS)
+    if machine is None:
+        return None
     prefix = 0
     if "ip" in match:
         if address is None:
@@ -51,13 +48,21 @@ def _matches(rule: dict, identity: Identity, address: int | None) -> tuple[int, 
         if best < 0:
             return None
         prefix = best + 1
-    kinds = 0
-    for key in KIND_KEYS:
+    kinds = _keys_matched(match, identity, KIND_KEYS)
+    if kinds is None:
+        return None
+    return machine, prefix, kinds
+
+
+def _keys_matched(match: dict, identity: dict, keys: "tuple[str, ...]") -> "int | None":
+    """How many of `keys` the rule names, all matching this machine; None when one does not."""
+    count = 0
+    for key in keys:
         if key in match:
             if identity.get(key) not in match[key]:
                 return None
-            kinds += 1
-    return machine, prefix, kinds
+            count += 1
+    return count
 
 
 def matching(config: dict, identity: Identity) -> list[int]:
