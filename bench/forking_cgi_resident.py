@@ -4,7 +4,7 @@
 
 bench/run serves it beside `scgi-run` in resident mode, so the gain of
 cgi_resident (headers read in the loop, scripts started with posix_spawn) is
-measured in the same run. It is resident.serve calling the unchanged one-shot
+measured in the same run. It is resident.serve (ForkEach) calling the unchanged one-shot
 path in each forked child, which is what `scgi-run` still does with
 --fix-status.
 """

@@ -4,9 +4,9 @@
 ``scgi-run [OPTIONS] SCRIPT [ARGS...]`` always runs SCRIPT with ARGS. Options
 come before the positional arguments. Without a listening socket (fd 0, or
 LISTEN_FDS, or --listen) it serves the one connection on fds 0 and 1, as
-inetd's ``nowait`` expects; with one it serves resident: reading each
-header itself and spawning the script (cgi_resident), or, with
---fix-status, forking a supervisor per connection (resident.serve).
+inetd's ``nowait`` expects; with one it serves resident on resident.Frame:
+spawning each script (cgi_resident.CgiSpawner), or, with --fix-status,
+forking a supervisor per connection (resident.ForkEach).
 """
 
 import os

@@ -13,8 +13,9 @@ kernel does not reset the connection under nginx.
 
 When fd 0 is a listening socket instead (inetd ``wait``, systemd
 ``Accept=no``, or ``--listen``), run_app hands the very same per-connection
-function to scgi_inetd.resident, which forks one child per connection (or,
-with ``--requests-per-child``, runs it in pre-forked workers).
+function to scgi_inetd.resident, whose frame reads each header and passes
+it on to a child forked for the connection (or, with
+``--requests-per-child``, to a pre-forked worker).
 
 This module sits on every request's path: it imports only modules that cost
 next to nothing at start-up (os, select, time); the error answer, traceback
