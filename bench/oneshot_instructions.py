@@ -10,6 +10,10 @@ being compared.
 
     python bench/oneshot_instructions.py [--python /usr/bin/python3.11] [--flags=-S] [--runs 3]
 
+The last group runs our programs with -I -S, as the README's inetd lines
+start them, against the baselines with site (-I), as a program that needs
+site-packages starts.
+
 The package is compiled (compileall) first: PYTHONDONTWRITEBYTECODE would
 otherwise make every run compile it from source.
 """
@@ -102,6 +106,16 @@ def main() -> None:
                 [python, *flags, str(REPO / "bin" / "scgi-run"), "--stream-body", hello],
                 request(FORM_POST) + b"f" * FORM_POST),
         },
+        # The programs started with -I -S, as the README's inetd lines start them: no site
+        # (the bin/ script finds its package), against the baselines with site.
+        "without site (-I -S), against baselines with site (-I)": {
+            "bare start with site (-I -c pass)": ([python, "-I", "-c", "pass"], b""),
+            "minimal responder with site": ([python, "-I", str(work / "responder.py")], wsgi_request),
+            "minimal shim with site": ([python, "-I", str(work / "shim.py"), hello], request()),
+            "scgi-wsgi hello, -I -S": ([python, "-I", "-S", str(REPO / "bin" / "scgi-wsgi"),
+                                        str(REPO / "examples" / "hello_wsgi.py")], wsgi_request),
+            "scgi-run SCRIPT, -I -S": ([python, "-I", "-S", str(REPO / "bin" / "scgi-run"), hello], request()),
+        },
     }
     print(f"interpreter: {python} {' '.join(flags)}; instructions (valgrind callgrind), min of {args.runs}")
     for group, commands in groups.items():
@@ -114,11 +128,17 @@ def main() -> None:
                     assert response.endswith(b"Hello, world!\n"), (name, response)
                 runs.append(instructions)
             counts[name] = min(runs)
-        base = counts["minimal responder" if group == "WSGI" else "minimal shim (os.read + os.execv)"]
+        base = counts[{"WSGI": "minimal responder", "CGI (until execve)": "minimal shim (os.read + os.execv)"}
+                      .get(group, "minimal shim with site")]
         print(f"{group}:")
         for name, instructions in counts.items():
             print(f"  {name:42} {instructions / 1e6:8.2f} M   {instructions / base:6.3f}x baseline"
                   f"   {(instructions - base) / 1e6:+7.2f} M")
+        if group.startswith("without site"):
+            floor = counts["bare start with site (-I -c pass)"]
+            print(f"  scgi-wsgi hello, -I -S / bare start with site: {counts['scgi-wsgi hello, -I -S'] / floor:.3f}x"
+                  f"; / minimal responder with site: "
+                  f"{counts['scgi-wsgi hello, -I -S'] / counts['minimal responder with site']:.3f}x")
         if group.startswith("CGI"):
             # The body spooled before the script runs (the default) against the body
             # left on the connection (--stream-body): what the default costs.
