@@ -92,6 +92,8 @@ class Running:
 class CgiSpawner:
     """The resident.Frame strategy that spools bodies and spawns scripts; see the module docstring."""
 
+    accepts_itself = False
+
     def __init__(self, frame: Frame, config: CgiConfig, max_children: int) -> None:
         self.frame = frame
         self.config = config
@@ -114,6 +116,9 @@ class CgiSpawner:
 
     def busy(self) -> bool:
         return bool(self.uploads or self.running)
+
+    def last_active(self) -> float:
+        return 0.0  # the frame sees every request begin and end
 
     def take(self, held: Held) -> None:
         """Resolve the script; spawn it at once, or once its body is in the spool."""

@@ -44,7 +44,7 @@ from .process_group import KILL_GRACE
 from .protocol import ProtocolError, RequestParser
 from .reader import header_connection_lost, header_cut_short, header_timed_out
 
-from typing import Callable, Protocol
+from typing import Callable, Literal, Protocol
 
 #: A front-end's one-shot path for a connection on fds 0 and 1 whose header (the environ) is read.
 Handler = Callable[[dict[str, str]], object]
@@ -109,6 +109,8 @@ class Held:
 class Strategy(Protocol):
     """How a resident server serves the requests the frame hands it; see Frame."""
 
+    accepts_itself: bool  # its processes accept on the listener; the frame takes only what they pass it
+
     def start(self) -> None: ...
     def has_slot(self) -> bool: ...
     def take(self, held: Held) -> None: ...
@@ -116,6 +118,7 @@ class Strategy(Protocol):
     def tick(self, now: float) -> None: ...
     def next_deadline(self, now: float) -> float | None: ...
     def busy(self) -> bool: ...
+    def last_active(self) -> float: ...
     def stop(self) -> None: ...
     def end(self) -> None: ...
 
@@ -187,17 +190,30 @@ class Frame:
             self.held[held.fd] = held
             self.poller.register(held.fd, select.POLLIN)
 
+    def adopt(self, sock: socket.socket, received: bytes) -> None:
+        """Hold a connection a pool worker accepted whose header did not come whole; `received` came of it."""
+        held = self._hold(sock)
+        try:
+            held.environ = held.parser.feed(received) if received else None
+        except ProtocolError as error:
+            self.refuse(sock, error.status, str(error), error.detail, unread=DISCARD_LIMIT)
+            return
+        if held.environ is not None:
+            self._complete(held)
+        else:
+            self._readable(held)
+
     def requeue(self, held: Held) -> None:
         """Give back a connection a strategy could not serve after all (its worker died): first in line."""
         self.held[held.fd] = held
         self.queue.appendleft(held)
 
-    def fork(self, body: Callable[[Callable[[], None]], None]) -> int:
+    def fork(self, body: Callable[[Callable[[], None]], None], keep: tuple[int, ...] = ()) -> int:
         """Fork; run `body(unblock)` in the child, which never returns into the loop; the child's pid.
 
         The child starts with the signals the frame catches at their
         defaults, SIGPIPE ignored, and none of the frame's descriptors but
-        what `body` was given. STOP_SIGNALS stay blocked in it until `body`
+        those in `keep` and what `body` was given. STOP_SIGNALS stay blocked in it until `body`
         calls `unblock`: until then a stop signal would reach the handler
         the child inherited, which only notes it in the loop's list (the
         child's copy of it), and the child would serve on.
@@ -218,7 +234,7 @@ class Frame:
                 signal.signal(sig, signal.SIG_DFL)
             signal.signal(signal.SIGPIPE, signal.SIG_IGN)
             for fd in (self.listener.fileno(), *self.wake, *self.held, *self.watched):
-                if fd >= 0:
+                if fd >= 0 and fd not in keep:
                     os.close(fd)
             def unblock() -> None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, previous)
@@ -282,13 +298,14 @@ class Frame:
             if busy or was_busy:  # the work that just ended ended now, not when the loop last looked
                 last_activity = now
             was_busy = busy
+            last_activity = max(last_activity, strategy.last_active())
             if stop_deadline is not None:
                 if not busy or now >= stop_deadline:
                     return
             elif not busy and idle_timeout is not None and now - last_activity >= idle_timeout:
                 log_line(f"idle for {idle_timeout:g}s, exiting")
                 return
-            self._listen(stop_deadline is None and now >= self.paused_until)
+            self._listen(stop_deadline is None and now >= self.paused_until and not strategy.accepts_itself)
             deadlines = [strategy.next_deadline(now), stop_deadline]
             deadlines += [min(held.deadline, held.drain_until) if held.unread is not None else held.deadline
                           for held in self.held.values() if held.environ is None]
@@ -308,6 +325,7 @@ class Frame:
                     self._readable(self.held[fd])
                 elif fd in self.watched:
                     self.watched[fd](events)
+            self._hand_over()
 
     def _listen(self, accepting: bool) -> None:
         if accepting != self.listening:
@@ -323,7 +341,6 @@ class Frame:
             self.listener.close()
 
     def _accept(self) -> None:
-        options = self.options
         for _ in range(ACCEPTS_PER_TURN):
             if len(self.held) >= self.held_limit and not self._make_room():
                 return
@@ -338,10 +355,16 @@ class Frame:
                 self.paused_until = time.monotonic() + ACCEPT_PAUSE
                 return
             self.accept_failing = False
-            held = Held(sock, time.monotonic() + options.header_timeout, options.max_header)
-            self.held[held.fd] = held
-            self.poller.register(held.fd, select.POLLIN)
-            self._readable(held)  # nginx sends the header with the connection
+            self._readable(self._hold(sock))  # nginx sends the header with the connection
+
+    def _hold(self, sock: socket.socket) -> Held:
+        """Take `sock` into the loop, its header to be read under --header-timeout."""
+        if len(self.held) >= self.held_limit:
+            self._make_room()
+        held = Held(sock, time.monotonic() + self.options.header_timeout, self.options.max_header)
+        self.held[held.fd] = held
+        self.poller.register(held.fd, select.POLLIN)
+        return held
 
     def _make_room(self) -> bool:
         """At the limit of held connections: refuse the one whose header has waited longest, if any."""
@@ -377,9 +400,12 @@ class Frame:
             # (until EOF, at most DISCARD_LIMIT) spares the client a reset.
             self.refuse(held.sock, error.status, str(error), error.detail, unread=DISCARD_LIMIT)
             return
+        self._complete(held)
+
+    def _complete(self, held: Held) -> None:
+        """Its header is in: in line for a slot (the loop hands it over, not this call: a strategy may be its caller)."""
         self.poller.unregister(held.fd)  # its body is the strategy's business
         self.queue.append(held)
-        self._hand_over()
 
     def _hand_over(self) -> None:
         while self.queue and not self.stopping and self.strategy.has_slot():
@@ -430,6 +456,8 @@ def held_limit() -> int:
 class ForkEach:
     """One forked child per connection, at most `max_children` at once."""
 
+    accepts_itself = False
+
     def __init__(self, frame: Frame, handle: Handler, max_children: int) -> None:
         self.frame = frame
         self.handle = handle
@@ -465,6 +493,9 @@ class ForkEach:
     def busy(self) -> bool:
         return bool(self.children)
 
+    def last_active(self) -> float:
+        return 0.0  # the frame sees every request begin and end
+
     def stop(self) -> None:
         pass
 
@@ -476,77 +507,112 @@ class ForkEach:
 # long after that start: a handler that crashes at once cannot make the pool
 # fork in a tight loop.
 RESPAWN_DELAY = 1.0
-#: What a worker sends back on its socketpair when it is ready for the next connection.
-READY = b"."
+#: Worker to frame: done with the connection the frame passed. And: a connection
+#: whose header did not come with it, with what came, for the frame to hold.
+READY, HOLD = b".", b"H"
+#: A pool worker's slot on the activity board while it serves a connection;
+#: otherwise the slot holds the time.monotonic() its last connection ended.
+BUSY = -1.0
 
 
 class Worker:
-    """A pool worker as the frame sees it: its socketpair, its slot, what it has served."""
+    """A pool worker as the frame sees it: its socketpair, its slot on the board, what the frame passed it."""
 
-    __slots__ = ("pid", "channel", "slot", "born", "served", "busy")
+    __slots__ = ("pid", "channel", "slot", "born", "passed")
 
     def __init__(self, pid: int, channel: socket.socket, slot: int, born: float) -> None:
         self.pid = pid
         self.channel: socket.socket | None = channel  # the frame's end; None once closed
         self.slot = slot
         self.born = born
-        self.served = 0
-        self.busy = False
+        self.passed = False  # serving a connection the frame passed it (READY not back yet)
 
 
 class Pool:
-    """`workers` pre-forked workers, each serving up to `requests` connections the frame passes it."""
+    """`workers` pre-forked workers, each serving up to `requests` connections; see the module docstring.
+
+    The workers accept on the shared listener themselves (epoll with
+    EPOLLEXCLUSIVE: the kernel wakes one), so a request nginx sends whole
+    costs the frame nothing. A connection whose header does not come with it
+    is passed to the frame (HOLD), which reads the header in its loop and
+    passes it back, with the header, to a worker that is free. Each worker
+    notes on an activity board in shared memory whether it is busy, or when
+    its last connection ended: the frame's idle clock and its choice of a
+    free worker read it without a system call.
+    """
+
+    accepts_itself = True
 
     def __init__(self, frame: Frame, handle: Handler, workers: int, requests: int) -> None:
+        import mmap
+
         self.frame = frame
         self.handle = handle
         self.requests = requests
         self.workers: dict[int, Worker] = {}  # by pid
         self.due = [0.0] * workers  # when each free slot may get a worker again
         self.stopped = False
+        self.board = mmap.mmap(-1, 8 * workers)  # anonymous and shared: workers write, the frame reads
+        self.activity: "memoryview[float]" = memoryview(self.board).cast("d")
+        self.began = time.monotonic()
 
     def start(self) -> None:
         self.tick(time.monotonic())
 
-    def idle(self) -> "Worker | None":
-        for worker in self.workers.values():
-            if not worker.busy and worker.channel is not None and worker.served < self.requests:
-                return worker
-        return None
+    def free(self) -> "Worker | None":
+        """A worker to pass a held connection to: one the board says is idle, else any not serving one of ours."""
+        candidates = [worker for worker in self.workers.values() if worker.channel is not None and not worker.passed]
+        idle = [worker for worker in candidates if self.activity[worker.slot] != BUSY]
+        return next(iter(idle or candidates), None)
 
     def has_slot(self) -> bool:
-        return self.idle() is not None
+        return self.free() is not None
 
     def take(self, held: Held) -> None:
-        worker = self.idle()
+        worker = self.free()
         assert worker is not None and worker.channel is not None  # has_slot() said so
         try:
-            sent = socket.send_fds(worker.channel, [held.header], [held.fd])
-            if sent < len(held.header):
-                worker.channel.sendall(held.header[sent:])
-        except OSError:  # the worker is gone: another one serves it
+            socket.send_fds(worker.channel, [held.header], [held.fd])
+        except OSError:  # retiring (it shut its end) or gone: another worker serves it
             self.close_channel(worker)
             self.frame.requeue(held)
             return
-        worker.busy = True
-        worker.served += 1
+        worker.passed = True
         held.sock.close()
 
-    def ready(self, worker: Worker) -> None:
-        """The worker wrote to its socketpair: done with its connection, or gone (EOF)."""
-        if worker.channel is None:
-            return
-        try:
-            news = worker.channel.recv(64)
-        except OSError:
-            news = b""
-        if news:
-            worker.busy = False
-        else:
+    def message(self, worker: Worker) -> None:
+        """The worker wrote to its socketpair: READY, a connection to HOLD, or EOF (it is gone)."""
+        if worker.channel is not None and self.receive(worker) is False:
             self.close_channel(worker)
 
+    def receive(self, worker: Worker) -> bool | None:
+        """Take one message of the worker's, without waiting: True if taken, None if none, False at the end.
+
+        Never a blocking read: a poll event can be stale (its descriptor
+        closed and reused in the same turn of the loop).
+        """
+        assert worker.channel is not None
+        try:
+            data, fds = _receive(worker.channel, self.frame.options.max_header + 1, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            data, fds = b"", []
+        if data == READY:
+            worker.passed = False
+        elif data.startswith(HOLD) and fds:
+            self.frame.adopt(socket.socket(fileno=fds[0]), data[1:])
+        else:
+            for fd in fds:
+                os.close(fd)
+            return False
+        return True
+
     def close_channel(self, worker: Worker) -> None:
+        """Close the frame's end, once the connections the worker passed it are taken (or they would reset)."""
         if worker.channel is not None:
+            while self.receive(worker):
+                pass
             self.frame.unwatch(worker.channel.fileno())
             worker.channel.close()
             worker.channel = None
@@ -556,9 +622,10 @@ class Pool:
         if worker is None:
             return
         self.close_channel(worker)
-        if worker.busy:
-            log_line(f"pool worker {pid} ended with code {code} while serving a request")
         now = time.monotonic()
+        if self.activity[worker.slot] == BUSY:  # killed mid-request: that was activity too
+            self.activity[worker.slot] = now
+            log_line(f"pool worker {pid} ended with code {code} while serving a request")
         if code and now - worker.born < RESPAWN_DELAY:
             self.due[worker.slot] = worker.born + RESPAWN_DELAY
 
@@ -580,19 +647,28 @@ class Pool:
         return min(due) if due else None
 
     def fork_worker(self, slot: int, now: float) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Room for a whole header in one message (the kernel caps it at net.core.wmem_max).
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.frame.options.max_header + 4096)
+        self.activity[slot] = now
 
         def work(unblock: Callable[[], None]) -> None:
             ours.close()  # or the worker would keep its own socketpair open when the frame is gone
-            _work(theirs, self.handle, self.requests, self.frame.options.max_header, unblock)
+            _work(_WorkerSide(self.frame.listener, theirs, self.activity, slot, self.frame.options.max_header),
+                  self.handle, self.requests, unblock)
 
-        pid = self.frame.fork(work)
+        pid = self.frame.fork(work, keep=(self.frame.listener.fileno(),))
         theirs.close()
         worker = self.workers[pid] = Worker(pid, ours, slot, now)
-        self.frame.watch(ours.fileno(), lambda events: self.ready(worker))
+        self.frame.watch(ours.fileno(), lambda events: self.message(worker))
 
     def busy(self) -> bool:
-        return any(worker.busy for worker in self.workers.values())
+        return any(worker.passed for worker in self.workers.values()) or BUSY in self.activity.tolist()
+
+    def last_active(self) -> float:
+        """When the last request ended, by the board (now while one runs)."""
+        values = self.activity.tolist()
+        return time.monotonic() if BUSY in values else max(self.began, *values)
 
     def stop(self) -> None:
         """Close every socketpair: an idle worker exits at once, a busy one after its request."""
@@ -603,23 +679,99 @@ class Pool:
     def end(self) -> None:
         self.stop()
         end_children(set(self.workers), self.frame.options.grace, polite=False)
+        self.activity.release()
+        self.board.close()
 
 
 class _StopWorker(Exception):
     """Raised by an idle worker's SIGTERM handler, out of its wait for the next connection."""
 
 
-def _work(channel: socket.socket, handle: Handler, requests: int, max_header: int,
-          unblock: Callable[[], None]) -> None:
-    """A pool worker's life: take connections from `channel` and serve each on fds 0 and 1.
+class _WorkerSide:
+    """What a pool worker holds: the listener, its end of the socketpair, its slot on the board."""
+
+    def __init__(self, listener: socket.socket, channel: socket.socket, activity: "memoryview[float]", slot: int,
+                 max_header: int) -> None:
+        self.listener = listener
+        self.channel = channel
+        self.activity = activity
+        self.slot = slot
+        self.max_header = max_header
+        self.accept_failing = False
+
+    def accept(self) -> "tuple[socket.socket, dict[str, str]] | None":
+        """A connection from the listener whose header came with it; None when there is none to serve.
+
+        One whose header did not come whole (or not valid) is passed to the
+        frame with what came of it: waiting for the rest here would hold
+        this worker.
+        """
+        try:
+            sock, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return None  # another worker was quicker
+        except OSError as error:  # EMFILE and the like: wait, then try again
+            if not self.accept_failing:
+                log_line(f"cannot accept: {error.strerror}; retrying every {ACCEPT_PAUSE:g} s")
+            self.accept_failing = True
+            time.sleep(ACCEPT_PAUSE)
+            return None
+        self.accept_failing = False
+        parser = RequestParser(self.max_header)
+        try:
+            for _ in range(2):  # a header sent whole comes in two reads (RequestParser.needed)
+                chunk = sock.recv(parser.needed(), socket.MSG_DONTWAIT)
+                environ = parser.feed(chunk) if chunk else None
+                if environ is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(SEND_TIMEOUT))
+                    return sock, environ
+                if not chunk:
+                    break
+        except (OSError, ProtocolError):
+            pass
+        self.hold(sock, parser.buffer)
+        return None
+
+    def hold(self, sock: socket.socket, received: bytes) -> None:
+        try:
+            socket.send_fds(self.channel, [HOLD + received], [sock.fileno()])
+        except OSError:
+            pass  # the frame is gone: the connection goes with us
+        sock.close()
+
+    def passed(self, block: bool) -> "tuple[socket.socket, dict[str, str]] | None | Literal[False]":
+        """A connection the frame passed, with its header; None if none; False at the socketpair's end."""
+        try:
+            data, fds = _receive(self.channel, self.max_header + 1, 0 if block else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return False
+        if not data or not fds:
+            return False
+        sock = socket.socket(fileno=fds[0])
+        environ = RequestParser(self.max_header).feed(data)
+        if environ is None:  # cannot be: the frame passes whole headers
+            sock.close()
+            return None
+        return sock, environ
+
+
+def _work(side: _WorkerSide, handle: Handler, requests: int, unblock: Callable[[], None]) -> None:
+    """A pool worker's life: serve connections on fds 0 and 1, accepted or passed by the frame.
 
     Between connections fds 0 and 1 are /dev/null, so the one just served
     has no descriptor left here and its client sees the end of the response.
-    The frame stops a worker by closing its socketpair. A SIGTERM sent to the
-    worker itself (systemd signals every process of the unit) stops it at
-    once when idle, after its request when busy; SIGINT and SIGHUP (a
-    terminal's, sent to the whole group) are left to the frame.
+    The frame stops a worker by closing its socketpair, which also ends it
+    when the frame is killed. A worker that has served `requests` shuts its
+    end for reading first, so that the frame passes it nothing more, and
+    serves what was already passed. A SIGTERM sent to the worker itself
+    (systemd signals every process of the unit) stops it at once when
+    idle, after its request when busy; SIGINT and SIGHUP (a terminal's, sent
+    to the whole group) are left to the frame.
     """
+    import select
+
     busy = stopped = False
 
     def stop(number: int, frame: object) -> None:
@@ -628,41 +780,55 @@ def _work(channel: socket.socket, handle: Handler, requests: int, max_header: in
         if not busy:
             raise _StopWorker
 
+    def serve(sock: socket.socket, environ: dict[str, str], passed: bool) -> None:
+        nonlocal busy
+        busy = True
+        side.activity[side.slot] = BUSY
+        try:
+            os.dup2(sock.fileno(), 0)
+            os.dup2(sock.fileno(), 1)
+            sock.close()
+            handle(environ)
+        finally:
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            side.activity[side.slot] = time.monotonic()
+            busy = False
+        if passed:
+            try:
+                side.channel.send(READY)
+            except OSError:
+                pass
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     os.dup2(null, 0)
     os.dup2(null, 1)
+    events = select.epoll()
+    events.register(side.channel.fileno(), select.EPOLLIN)
+    events.register(side.listener.fileno(), select.EPOLLIN | select.EPOLLEXCLUSIVE)
     served = 0
     try:
         signal.signal(signal.SIGTERM, stop)
         unblock()  # a SIGTERM sent since the fork arrives now, to `stop`
         while served < requests and not stopped:
-            chunk, fds, _, _ = socket.recv_fds(channel, 1 << 16, 1)
-            if not chunk:
-                return  # the frame is gone, or stops us
-            busy = True
-            parser = RequestParser(max_header)
-            environ = parser.feed(chunk)
-            while environ is None:
-                more = channel.recv(parser.needed())
-                if not more:
+            ready = {fd for fd, _ in events.poll()}
+            if side.channel.fileno() in ready:  # first: the frame may be telling us to stop
+                passed = side.passed(block=True)
+                if passed is False:
                     return
-                environ = parser.feed(more)
-            served += 1
-            try:
-                os.dup2(fds[0], 0)
-                os.dup2(fds[0], 1)
-                os.close(fds[0])
-                handle(environ)
-            finally:
-                os.dup2(null, 0)
-                os.dup2(null, 1)
-            busy = False
-            try:
-                channel.send(READY)
-            except OSError:
-                return
+                if passed:
+                    served += 1
+                    serve(*passed, passed=True)
+                continue
+            accepted = side.accept()
+            if accepted:
+                served += 1
+                serve(*accepted, passed=False)
+        side.channel.shutdown(socket.SHUT_RD)  # retiring: the frame's next pass fails and goes elsewhere
+        while not stopped and (passed := side.passed(block=False)):
+            serve(*passed, passed=True)
     except _StopWorker:
         pass
 
@@ -716,6 +882,22 @@ def _reaped() -> list[tuple[int, int]]:
         if pid == 0:
             return ended
         ended.append((pid, os.waitstatus_to_exitcode(status)))
+
+
+def _receive(sock: socket.socket, size: int, flags: int) -> tuple[bytes, list[int]]:
+    """One message and the descriptor passed with it (close-on-exec), if any.
+
+    Not socket.recv_fds, which drops `flags` (CPython 3.11 to 3.13), so that
+    MSG_DONTWAIT would block.
+    """
+    import array
+
+    data, ancillary, _, _ = sock.recvmsg(size, socket.CMSG_LEN(4), flags | socket.MSG_CMSG_CLOEXEC)
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
 
 
 def _kill(pid: int, number: int) -> None:

@@ -328,8 +328,8 @@ def test_sigterm_while_the_workers_are_being_forked_stops_them_all(tmp_path, del
 def test_out_of_descriptors_the_wsgi_server_waits_instead_of_dying_or_spinning(tmp_path, pool):
     """accept() failing with EMFILE: resident scgi-wsgi (either strategy) pauses, then serves on.
 
-    The process that accepts (the frame, for both) has its descriptor limit
-    lowered to what it holds, so its next accept() fails.
+    The process that accepts (the frame, or the pool's one worker) has its
+    descriptor limit lowered to what it holds, so its next accept() fails.
     """
     from tests.test_cgi_resident import _cpu_seconds
 
@@ -341,7 +341,7 @@ def test_out_of_descriptors_the_wsgi_server_waits_instead_of_dying_or_spinning(t
     try:
         wait_for(sock_path.exists, what="the socket")
         assert call(f"unix:{sock_path}", timeout=20).status == 200  # every process up and settled
-        acceptor = process.pid
+        acceptor = children_of(process.pid).pop() if pool else process.pid
         held = _settled_descriptors(acceptor)
         soft, hard = _nofile(acceptor)  # only the soft limit moves: raising a hard one takes privilege
         subprocess.run(["prlimit", f"--pid={acceptor}", f"--nofile={held}:{hard}"], check=True)
