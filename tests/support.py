@@ -65,18 +65,6 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def stop_server(process) -> None:
-    """SIGTERM a resident server and wait, so a pool's workers go with it (SIGKILL leaves them behind)."""
-    import subprocess
-
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 #: Modules a one-shot request must not import: each costs milliseconds at every
 #: interpreter start (ARCHITECTURE.md, "Interpreter start is the floor"), or, for
 #: the last ones, is needed only by resident mode or by an error answer.
@@ -144,13 +132,13 @@ def alive(pid: int) -> bool:
     return fields is not None and fields[0] != "Z"
 
 
-def children_of(pid: int) -> set[int]:
-    """Live processes whose parent is `pid`."""
+def children_of(pid: int, zombies: bool = False) -> set[int]:
+    """Live processes whose parent is `pid` (and, with `zombies`, those it has not reaped yet)."""
     found = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = _stat_fields(int(entry))
-            if fields is not None and int(fields[1]) == pid and fields[0] != "Z":
+            if fields is not None and int(fields[1]) == pid and (zombies or fields[0] != "Z"):
                 found.add(int(entry))
     return found
 
@@ -189,17 +177,27 @@ class ResidentServer:
         self.pid = self.process.pid
         wait_for(self.listening, 15, what=f"{program} to listen on {listen}")
 
+    @property
+    def path(self) -> Path:
+        """The socket's path (a unix address)."""
+        assert self.address.startswith("unix:"), self.address
+        return Path(self.address[5:])
+
+    def accepts(self) -> bool:
+        """A connection to the address succeeds."""
+        from scgi_inetd.client import connect
+
+        try:
+            connect(self.address, 1).close()
+        except OSError:
+            return False
+        return True
+
     def listening(self) -> bool:
         assert self.process.poll() is None, "the server exited"
         if self.address.startswith("unix:"):
             return os.path.exists(self.address[5:])  # bound under another name, renamed once listening
-        from scgi_inetd.client import connect
-
-        try:
-            connect(self.address, 1).close()  # the server logs one empty connection
-        except OSError:
-            return False
-        return True
+        return self.accepts()  # the server logs one empty connection
 
     def call(self, *args, **kwargs):
         from scgi_inetd.client import call
