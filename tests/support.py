@@ -220,8 +220,9 @@ class ResidentServer:
     def log_lines(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log is not None and self.log.exists() else []
 
-    def children(self) -> set[int]:
-        return children_of(self.pid)
+    def children(self, zombies: bool = False) -> set[int]:
+        """Its live child processes (with `zombies`, the unreaped ones too)."""
+        return children_of(self.pid, zombies)
 
     def stop(self, timeout: float = 20) -> int:
         """SIGTERM, then its exit status."""
