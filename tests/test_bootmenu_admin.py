@@ -540,36 +540,23 @@ class _Page(HTMLParser):
         self.comments.append(data)
 
 
-def test_resident_admin(farm, tmp_path):
+def test_resident_admin(farm, tmp_path, serving):
     """The same serving code as the menu's: --listen, a child per connection."""
-    import signal
-    import subprocess
-    import time
-
     from scgi_inetd.client import call
 
     path, state = farm
     secret = tmp_path / "admin.secret"
     secret.write_text(SECRET)
-    socket_path = tmp_path / "admin.sock"
-    server = subprocess.Popen(python_cmd("scgi-bootmenu", "--listen", f"unix:{socket_path}", str(path), "admin",
-                                         "--secret-file", str(secret)), env=child_env(), stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while not socket_path.exists():
-            assert time.monotonic() < deadline and server.poll() is None
-            time.sleep(0.02)
-        address = f"unix:{socket_path}"
-        body = b'{"entry": "rescue"}'
-        put = call(address, "PUT", f"/api/hosts/{OTHER}/next", body=body, headers=[("Content-Type", "application/json")],
-                   params={SECRET_VARIABLE: SECRET}, timeout=20)
-        assert put.status == 200 and state.peek(OTHER) == ("rescue", False)
-        assert call(address, uri="/api/hosts", timeout=20).status == 403
-        page = call(address, uri="/", params={SECRET_VARIABLE: SECRET}, timeout=20)
-        assert page.status == 200 and b"rescue (once)" in page.body
-    finally:
-        os.kill(server.pid, signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
+    server = serving("scgi-bootmenu", str(path), "admin", "--secret-file", str(secret), log=None)
+    address = server.address
+    body = b'{"entry": "rescue"}'
+    put = call(address, "PUT", f"/api/hosts/{OTHER}/next", body=body, headers=[("Content-Type", "application/json")],
+               params={SECRET_VARIABLE: SECRET}, timeout=20)
+    assert put.status == 200 and state.peek(OTHER) == ("rescue", False)
+    assert call(address, uri="/api/hosts", timeout=20).status == 403
+    page = call(address, uri="/", params={SECRET_VARIABLE: SECRET}, timeout=20)
+    assert page.status == 200 and b"rescue (once)" in page.body
+    assert server.stop(30) == 0
 
 
 @pytest.mark.parametrize("zone, expected", [
