@@ -45,6 +45,31 @@ def use_installed_package() -> None:
         raise RuntimeError(f"SCGI_INETD_TEST_INSTALLED=1 but scgi_inetd comes from the checkout: {scgi_inetd.__file__}")
 
 
+def load_file(path: Path, name: str):
+    """Import the Python file at `path` (an example's or a benchmark's module) as module `name`, once.
+
+    The tests reach into examples/ and bench/ this way, never by putting
+    those folders on sys.path; whatever the file does to sys.path while it
+    loads is undone.
+    """
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    saved = sys.path[:]
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    finally:
+        sys.path[:] = saved
+    return module
+
+
 def python_cmd(program: str, *args: str) -> list[str]:
     """argv running `bin/<program>` (or any script path) with this interpreter."""
     path = BIN / program if "/" not in program else Path(program)
