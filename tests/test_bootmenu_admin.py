@@ -18,7 +18,7 @@ from scgi_inetd.bootmenu.admin import SECRET_VARIABLE, SESSION_COOKIE, make_admi
 from scgi_inetd.bootmenu.cli import main
 from scgi_inetd.bootmenu.state import HOST_COLUMNS, State
 from scgi_inetd.client import call_exec
-from tests.bootmenu_helpers import MAC, UUID, write_config
+from tests.bootmenu_helpers import HOSTILE, MAC, TEXT_FIELDS, UUID, store_hostile, write_config
 from tests.support import child_env, python_cmd
 
 SECRET = "s3cret-for-tests"
@@ -401,34 +401,6 @@ def test_invalid_config_gives_500(farm):
     path.write_text(path.read_text().replace('default = "local"', 'default = "windows"'))
     response = admin(path).get("/api/hosts", status=500, expect_errors=True)
     assert response.json["status"] == 500 and "dangling default" in response.errors
-
-
-# Hostile values a machine chose, stored as they came (an older version, a
-# hand edit): (stored, what the page shows as text).
-HOSTILE = [
-    ("<script>window.pwned=1</script>", "<script>window.pwned=1</script>"),
-    ('"><img src=x onerror=alert(1)>', '"><img src=x onerror=alert(1)>'),
-    ("' onmouseover='alert(1)' x='", "' onmouseover='alert(1)' x='"),
-    ("</td></tr></table><h1>owned</h1>", "</td></tr></table><h1>owned</h1>"),
-    ("&lt;b&gt; &amp; &#x3c;", "&lt;b&gt; &amp; &#x3c;"),
-    ("bell\x07 nul\x00 esc\x1b[31m", "bell\\x07 nul\\x00 esc\\x1b[31m"),
-    ("two\nlines\r\ttab", "two\\x0alines\\x0d\\x09tab"),
-    ("\u202egnp.exe del\x7f c1\x85", "\\u202egnp.exe del\\x7f c1\\x85"),
-    ("<!-- --><![CDATA[ x ]]>", "<!-- --><![CDATA[ x ]]>"),
-]
-TEXT_FIELDS = ("uuid", "ip", "hostname", "serial", "buildarch", "platform", "manufacturer", "product", "entry", "via")
-
-
-def store_hostile(state_path) -> list[str]:
-    """One machine per hostile value, the value in every text field; their MACs."""
-    macs = [f"52:54:00:aa:00:{n:02x}" for n in range(len(HOSTILE))]
-    db = sqlite3.connect(state_path)
-    with db:
-        for mac, (value, _) in zip(macs, HOSTILE):
-            db.execute("INSERT INTO hosts (mac, " + ", ".join(TEXT_FIELDS) + ", seen) VALUES (?"
-                       + ", ?" * len(TEXT_FIELDS) + ", 1700000000)", (mac, *[value] * len(TEXT_FIELDS)))
-    db.close()
-    return macs
 
 
 def test_hostile_values_are_inert_on_the_page(tmp_path):

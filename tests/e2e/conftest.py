@@ -410,3 +410,11 @@ def wait_no_children(server: stack.Server, timeout: float = 10.0,
         if not children or time.monotonic() > deadline:
             return children
         time.sleep(0.05)
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org",
+                           "-c", "init.defaultBranch=main", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout
