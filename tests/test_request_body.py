@@ -24,7 +24,7 @@ import pytest
 from scgi_inetd.protocol import parse_response
 
 from .cgi_support import log_lines, request, write_script
-from .support import REPO, alive, child_env, python_cmd, wait_for
+from .support import REPO, alive, child_env, python_cmd, read_all, wait_for
 
 # Prints its header, then reads its body: the natural order in a shell script.
 HEADER_FIRST_SUM = ("#!/bin/sh\nprintf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n'\n"
@@ -56,10 +56,7 @@ def nginx_exchange(sock: socket.socket, data: bytes, timeout: float = 30.0) -> b
         if not writable:
             raise TimeoutError("the gateway neither read the request nor answered")
         view = view[sock.send(view[:1 << 16]):]
-    chunks = []
-    while chunk := sock.recv(1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return read_all(sock)
 
 
 class OneShot:
@@ -179,10 +176,7 @@ def send_then_stop(server, data: bytes, *, close: bool) -> bytes:
         if close:
             sock.shutdown(socket.SHUT_WR)
         sock.settimeout(20)
-        chunks = []
-        while chunk := sock.recv(1 << 16):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_all(sock)
 
 
 @pytest.mark.parametrize("mode", CGI_MODES)

@@ -220,9 +220,7 @@ def test_unread_body_is_drained_between_requests(pool):
         sock.settimeout(10)
         sock.connect(str(server.path))
         sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        data = read_all(sock)
     assert parse_response(data).status == 200
     assert server.get(body=b"next")["body"] == "next"
 

@@ -14,7 +14,7 @@ import pytest
 from scgi_inetd.client import call, call_exec
 from scgi_inetd.wsgi_cli import load_app, main, parse_args
 from tests.support import (EXAMPLES, EXPENSIVE_MODULES, ONE_SHOT_MODULES, REPO, child_env, one_shot_imports,
-                           python_cmd, wait_for)
+                           python_cmd, read_all, wait_for)
 
 APPS = str(REPO / "tests" / "wsgi_apps.py")
 
@@ -227,9 +227,7 @@ def test_refused_header_is_answered_without_a_connection_reset(tmp_path):
     with ours:
         ours.settimeout(30)
         ours.sendall(b"300000:" + b"x" * 1000)
-        answer = b""
-        while chunk := ours.recv(65536):
-            answer += chunk
+        answer = read_all(ours)
         ours.sendall(b"y" * 200_000)
     assert process.wait(30) == 0
     assert answer.startswith(b"Status: 413 ")
