@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import webtest
@@ -70,3 +71,31 @@ def write_config(tmp_path: Path, extra: str = "", *, timeout: float = 2.0, init:
 
 def make_testapp(path: Path) -> webtest.TestApp:
     return webtest.TestApp(make_app(str(path)), lint=True)
+
+
+# Hostile values a machine chose, stored as they came (an older version, a
+# hand edit): (stored, what the page shows as text).
+HOSTILE = [
+    ("<script>window.pwned=1</script>", "<script>window.pwned=1</script>"),
+    ('"><img src=x onerror=alert(1)>', '"><img src=x onerror=alert(1)>'),
+    ("' onmouseover='alert(1)' x='", "' onmouseover='alert(1)' x='"),
+    ("</td></tr></table><h1>owned</h1>", "</td></tr></table><h1>owned</h1>"),
+    ("&lt;b&gt; &amp; &#x3c;", "&lt;b&gt; &amp; &#x3c;"),
+    ("bell\x07 nul\x00 esc\x1b[31m", "bell\\x07 nul\\x00 esc\\x1b[31m"),
+    ("two\nlines\r\ttab", "two\\x0alines\\x0d\\x09tab"),
+    ("\u202egnp.exe del\x7f c1\x85", "\\u202egnp.exe del\\x7f c1\\x85"),
+    ("<!-- --><![CDATA[ x ]]>", "<!-- --><![CDATA[ x ]]>"),
+]
+TEXT_FIELDS = ("uuid", "ip", "hostname", "serial", "buildarch", "platform", "manufacturer", "product", "entry", "via")
+
+
+def store_hostile(state_path) -> list[str]:
+    """One machine per hostile value, the value in every text field; their MACs."""
+    macs = [f"52:54:00:aa:00:{n:02x}" for n in range(len(HOSTILE))]
+    db = sqlite3.connect(state_path)
+    with db:
+        for mac, (value, _) in zip(macs, HOSTILE):
+            db.execute("INSERT INTO hosts (mac, " + ", ".join(TEXT_FIELDS) + ", seen) VALUES (?"
+                       + ", ?" * len(TEXT_FIELDS) + ", 1700000000)", (mac, *[value] * len(TEXT_FIELDS)))
+    db.close()
+    return macs

@@ -45,6 +45,31 @@ def use_installed_package() -> None:
         raise RuntimeError(f"SCGI_INETD_TEST_INSTALLED=1 but scgi_inetd comes from the checkout: {scgi_inetd.__file__}")
 
 
+def load_file(path: Path, name: str):
+    """Import the Python file at `path` (an example's or a benchmark's module) as module `name`, once.
+
+    The tests reach into examples/ and bench/ this way, never by putting
+    those folders on sys.path; whatever the file does to sys.path while it
+    loads is undone.
+    """
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    saved = sys.path[:]
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    finally:
+        sys.path[:] = saved
+    return module
+
+
 def python_cmd(program: str, *args: str) -> list[str]:
     """argv running `bin/<program>` (or any script path) with this interpreter."""
     path = BIN / program if "/" not in program else Path(program)
@@ -63,18 +88,6 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = first + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update(extra or {})
     return env
-
-
-def stop_server(process) -> None:
-    """SIGTERM a resident server and wait, so a pool's workers go with it (SIGKILL leaves them behind)."""
-    import subprocess
-
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 #: Modules a one-shot request must not import: each costs milliseconds at every
@@ -144,13 +157,13 @@ def alive(pid: int) -> bool:
     return fields is not None and fields[0] != "Z"
 
 
-def children_of(pid: int) -> set[int]:
-    """Live processes whose parent is `pid`."""
+def children_of(pid: int, zombies: bool = False) -> set[int]:
+    """Live processes whose parent is `pid` (and, with `zombies`, those it has not reaped yet)."""
     found = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = _stat_fields(int(entry))
-            if fields is not None and int(fields[1]) == pid and fields[0] != "Z":
+            if fields is not None and int(fields[1]) == pid and (zombies or fields[0] != "Z"):
                 found.add(int(entry))
     return found
 
@@ -189,17 +202,27 @@ class ResidentServer:
         self.pid = self.process.pid
         wait_for(self.listening, 15, what=f"{program} to listen on {listen}")
 
+    @property
+    def path(self) -> Path:
+        """The socket's path (a unix address)."""
+        assert self.address.startswith("unix:"), self.address
+        return Path(self.address[5:])
+
+    def accepts(self) -> bool:
+        """A connection to the address succeeds."""
+        from scgi_inetd.client import connect
+
+        try:
+            connect(self.address, 1).close()
+        except OSError:
+            return False
+        return True
+
     def listening(self) -> bool:
         assert self.process.poll() is None, "the server exited"
         if self.address.startswith("unix:"):
             return os.path.exists(self.address[5:])  # bound under another name, renamed once listening
-        from scgi_inetd.client import connect
-
-        try:
-            connect(self.address, 1).close()  # the server logs one empty connection
-        except OSError:
-            return False
-        return True
+        return self.accepts()  # the server logs one empty connection
 
     def call(self, *args, **kwargs):
         from scgi_inetd.client import call
@@ -222,8 +245,9 @@ class ResidentServer:
     def log_lines(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log is not None and self.log.exists() else []
 
-    def children(self) -> set[int]:
-        return children_of(self.pid)
+    def children(self, zombies: bool = False) -> set[int]:
+        """Its live child processes (with `zombies`, the unreaped ones too)."""
+        return children_of(self.pid, zombies)
 
     def stop(self, timeout: float = 20) -> int:
         """SIGTERM, then its exit status."""

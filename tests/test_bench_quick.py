@@ -15,10 +15,9 @@ import time
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, load_file
 
-sys.path.insert(0, str(REPO / "examples" / "stack"))
-import stack  # noqa: E402
+stack = load_file(REPO / "examples" / "stack" / "stack.py", "scgi_stack")
 
 PROGRAMS = ("nginx", "inetd", "wrk", "fcgiwrap", "curl", "cc")
 

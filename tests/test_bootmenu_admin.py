@@ -18,7 +18,7 @@ from scgi_inetd.bootmenu.admin import SECRET_VARIABLE, SESSION_COOKIE, make_admi
 from scgi_inetd.bootmenu.cli import main
 from scgi_inetd.bootmenu.state import HOST_COLUMNS, State
 from scgi_inetd.client import call_exec
-from tests.bootmenu_helpers import MAC, UUID, write_config
+from tests.bootmenu_helpers import HOSTILE, MAC, TEXT_FIELDS, UUID, store_hostile, write_config
 from tests.support import child_env, python_cmd
 
 SECRET = "s3cret-for-tests"
@@ -403,34 +403,6 @@ def test_invalid_config_gives_500(farm):
     assert response.json["status"] == 500 and "dangling default" in response.errors
 
 
-# Hostile values a machine chose, stored as they came (an older version, a
-# hand edit): (stored, what the page shows as text).
-HOSTILE = [
-    ("<script>window.pwned=1</script>", "<script>window.pwned=1</script>"),
-    ('"><img src=x onerror=alert(1)>', '"><img src=x onerror=alert(1)>'),
-    ("' onmouseover='alert(1)' x='", "' onmouseover='alert(1)' x='"),
-    ("</td></tr></table><h1>owned</h1>", "</td></tr></table><h1>owned</h1>"),
-    ("&lt;b&gt; &amp; &#x3c;", "&lt;b&gt; &amp; &#x3c;"),
-    ("bell\x07 nul\x00 esc\x1b[31m", "bell\\x07 nul\\x00 esc\\x1b[31m"),
-    ("two\nlines\r\ttab", "two\\x0alines\\x0d\\x09tab"),
-    ("\u202egnp.exe del\x7f c1\x85", "\\u202egnp.exe del\\x7f c1\\x85"),
-    ("<!-- --><![CDATA[ x ]]>", "<!-- --><![CDATA[ x ]]>"),
-]
-TEXT_FIELDS = ("uuid", "ip", "hostname", "serial", "buildarch", "platform", "manufacturer", "product", "entry", "via")
-
-
-def store_hostile(state_path) -> list[str]:
-    """One machine per hostile value, the value in every text field; their MACs."""
-    macs = [f"52:54:00:aa:00:{n:02x}" for n in range(len(HOSTILE))]
-    db = sqlite3.connect(state_path)
-    with db:
-        for mac, (value, _) in zip(macs, HOSTILE):
-            db.execute("INSERT INTO hosts (mac, " + ", ".join(TEXT_FIELDS) + ", seen) VALUES (?"
-                       + ", ?" * len(TEXT_FIELDS) + ", 1700000000)", (mac, *[value] * len(TEXT_FIELDS)))
-    db.close()
-    return macs
-
-
 def test_hostile_values_are_inert_on_the_page(tmp_path):
     path = write_config(tmp_path)
     macs = store_hostile(tmp_path / "state.sqlite")
@@ -540,36 +512,23 @@ class _Page(HTMLParser):
         self.comments.append(data)
 
 
-def test_resident_admin(farm, tmp_path):
+def test_resident_admin(farm, tmp_path, serving):
     """The same serving code as the menu's: --listen, a child per connection."""
-    import signal
-    import subprocess
-    import time
-
     from scgi_inetd.client import call
 
     path, state = farm
     secret = tmp_path / "admin.secret"
     secret.write_text(SECRET)
-    socket_path = tmp_path / "admin.sock"
-    server = subprocess.Popen(python_cmd("scgi-bootmenu", "--listen", f"unix:{socket_path}", str(path), "admin",
-                                         "--secret-file", str(secret)), env=child_env(), stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while not socket_path.exists():
-            assert time.monotonic() < deadline and server.poll() is None
-            time.sleep(0.02)
-        address = f"unix:{socket_path}"
-        body = b'{"entry": "rescue"}'
-        put = call(address, "PUT", f"/api/hosts/{OTHER}/next", body=body, headers=[("Content-Type", "application/json")],
-                   params={SECRET_VARIABLE: SECRET}, timeout=20)
-        assert put.status == 200 and state.peek(OTHER) == ("rescue", False)
-        assert call(address, uri="/api/hosts", timeout=20).status == 403
-        page = call(address, uri="/", params={SECRET_VARIABLE: SECRET}, timeout=20)
-        assert page.status == 200 and b"rescue (once)" in page.body
-    finally:
-        os.kill(server.pid, signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
+    server = serving("scgi-bootmenu", str(path), "admin", "--secret-file", str(secret), log=None)
+    address = server.address
+    body = b'{"entry": "rescue"}'
+    put = call(address, "PUT", f"/api/hosts/{OTHER}/next", body=body, headers=[("Content-Type", "application/json")],
+               params={SECRET_VARIABLE: SECRET}, timeout=20)
+    assert put.status == 200 and state.peek(OTHER) == ("rescue", False)
+    assert call(address, uri="/api/hosts", timeout=20).status == 403
+    page = call(address, uri="/", params={SECRET_VARIABLE: SECRET}, timeout=20)
+    assert page.status == 200 and b"rescue (once)" in page.body
+    assert server.stop(30) == 0
 
 
 @pytest.mark.parametrize("zone, expected", [

@@ -3,11 +3,6 @@ runs it, and resident on a unix socket."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
-
 from scgi_inetd.bootmenu.state import State
 from scgi_inetd.client import call, call_exec
 from tests.bootmenu_helpers import MAC, write_config
@@ -52,24 +47,16 @@ def test_one_shot_invalid_config_logs_one_line(tmp_path):
     assert len(lines) == 1 and "entries[3].label: newline" in lines[0]
 
 
-def test_resident(tmp_path):
+def test_resident(tmp_path, serving):
     path = write_config(tmp_path)
-    socket_path = tmp_path / "s.sock"
-    server = subprocess.Popen(python_cmd("scgi-bootmenu", "--listen", f"unix:{socket_path}", str(path)),
-                              env=child_env(), stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while not socket_path.exists():
-            assert time.monotonic() < deadline and server.poll() is None
-            time.sleep(0.02)
-        State(str(tmp_path / "state.sqlite")).set_mark(MAC, "memtest", False)
-        first = call(f"unix:{socket_path}", uri=f"/boot.ipxe?mac={MAC}", timeout=20)
-        second = call(f"unix:{socket_path}", uri=f"/boot.ipxe?mac={MAC}", timeout=20)
-        assert b"\ngoto memtest\n" in first.body and b"goto memtest" not in second.body
-        cookie = [("Cookie", "_Syslinux_BOOTIF=01-52-54-00-12-34-56")]
-        third = call(f"unix:{socket_path}", uri="/pxelinux.cfg/01-52-54-00-12-34-56", headers=cookie, timeout=20)
-        assert third.status == 404
-        assert call(f"unix:{socket_path}", uri="/pxelinux.cfg/default", headers=cookie, timeout=20).status == 200
-    finally:
-        os.kill(server.pid, signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
+    server = serving("scgi-bootmenu", str(path), log=None)
+    address = server.address
+    State(str(tmp_path / "state.sqlite")).set_mark(MAC, "memtest", False)
+    first = call(address, uri=f"/boot.ipxe?mac={MAC}", timeout=20)
+    second = call(address, uri=f"/boot.ipxe?mac={MAC}", timeout=20)
+    assert b"\ngoto memtest\n" in first.body and b"goto memtest" not in second.body
+    cookie = [("Cookie", "_Syslinux_BOOTIF=01-52-54-00-12-34-56")]
+    third = call(address, uri="/pxelinux.cfg/01-52-54-00-12-34-56", headers=cookie, timeout=20)
+    assert third.status == 404
+    assert call(address, uri="/pxelinux.cfg/default", headers=cookie, timeout=20).status == 200
+    assert server.stop(30) == 0

@@ -15,13 +15,12 @@ import pytest
 from scgi_inetd.call_cli import main
 from scgi_inetd.client import build_params
 from scgi_inetd.protocol import encode_request, parse_request
-from tests.support import EXAMPLES, child_env, python_cmd
+from tests.support import EXAMPLES, PYTHON, child_env, python_cmd
 
 # A tiny SCGI program that answers with what it received: the status comes
 # from the X-Want-Status request header.
 ECHO_ENVIRON = r'''
-import os, sys
-sys.path.insert(0, {repo!r})
+import os
 from scgi_inetd.reader import read_request
 env = read_request(0)
 body = os.read(0, int(env["CONTENT_LENGTH"])) if env["CONTENT_LENGTH"] != "0" else b""
@@ -32,14 +31,19 @@ os.write(1, b"Status: " + status.encode() + b"\r\nContent-Type: text/plain\r\n\r
 
 
 @pytest.fixture
-def echo_command(tmp_path):
-    from tests.support import REPO, PYTHON
+def children_import_the_package_under_test(monkeypatch):
+    """main(["--exec", ...]) starts its command with this process's environment: give it child_env()'s PYTHONPATH."""
+    monkeypatch.setenv("PYTHONPATH", child_env()["PYTHONPATH"])
+
+
+@pytest.fixture
+def echo_command(tmp_path, children_import_the_package_under_test):
     script = tmp_path / "echo_environ.py"
-    script.write_text(ECHO_ENVIRON.replace("{repo!r}", repr(str(REPO))))
+    script.write_text(ECHO_ENVIRON)
     return f"{shlex.quote(PYTHON)} {shlex.quote(str(script))}"
 
 
-def test_hello_example_through_exec_prints_like_curl(capsysbinary):
+def test_hello_example_through_exec_prints_like_curl(children_import_the_package_under_test, capsysbinary):
     command = shlex.join(python_cmd("scgi-wsgi", str(EXAMPLES / "hello_wsgi.py")))
     assert main(["--exec", command, "/hello"]) == 0
     out = capsysbinary.readouterr().out

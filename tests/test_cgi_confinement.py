@@ -12,60 +12,7 @@ import pytest
 
 from scgi_inetd.script_resolver import Script, ScriptError, ScriptResolver
 
-from .cgi_support import run, write_script
-
-OK_SCRIPT = "#!/bin/sh\nprintf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nran %s\\n' \"$SCRIPT_FILENAME\"\n"
-EVIL_SCRIPT = "#!/bin/sh\ntouch \"$0.ran\"\nprintf 'Status: 200 OK\\r\\n\\r\\nevil\\n'\n"
-
-
-@pytest.fixture
-def tree(tmp_path):
-    """tmp/cgi (DIR), tmp/cgi-evil (prefix confusion) and tmp/outside, with traps."""
-    cgi, evil, outside = tmp_path / "cgi", tmp_path / "cgi-evil", tmp_path / "outside"
-    for folder in (cgi, evil, outside, cgi / "sub", cgi / "empty-dir"):
-        folder.mkdir()
-    write_script(cgi / "ok.sh", OK_SCRIPT)
-    write_script(cgi / "sub" / "deep.sh", OK_SCRIPT)
-    write_script(cgi / "plain.txt", "not executable\n", mode=0o644)
-    write_script(evil / "x.sh", EVIL_SCRIPT)
-    write_script(outside / "x.sh", EVIL_SCRIPT)
-    os.symlink(outside / "x.sh", cgi / "link-out.sh")
-    os.symlink(outside, cgi / "dir-link-out")
-    os.symlink(cgi / "ok.sh", cgi / "link-in.sh")
-    os.symlink("loop-b", cgi / "loop-a")
-    os.symlink("loop-a", cgi / "loop-b")
-    os.symlink("/nonexistent/target", cgi / "dangling")
-    os.mkfifo(cgi / "fifo")
-    return tmp_path
-
-
-# (SCRIPT_FILENAME relative to tmp_path, or absolute; expected status)
-ATTACKS = [
-    ("cgi/../outside/x.sh", 400),            # '..' segment
-    ("cgi/sub/../../outside/x.sh", 400),     # '..' deeper down
-    ("cgi/..", 400),                         # '..' alone
-    ("cgi/%2e%2e/outside/x.sh", 404),        # percent-encoded dots are a literal name
-    ("cgi/%2E%2E%2Foutside%2Fx.sh", 404),
-    ("cgi/link-out.sh", 403),                # symlink to a file outside DIR
-    ("cgi/dir-link-out/x.sh", 403),          # symlinked directory leading outside
-    ("cgi/loop-a", 403),                     # symlink loop
-    ("cgi/dangling", 403),                   # symlink to a path outside DIR
-    ("/etc/passwd", 403),                    # absolute path elsewhere
-    ("/bin/sh", 403),
-    ("outside/x.sh", 403),
-    ("cgi-evil/x.sh", 403),                  # prefix confusion: DIR-evil/
-    ("cgi", 403),                            # DIR itself, no trailing slash
-    ("cgi/", 403),                           # a directory as script
-    ("cgi/sub", 403),
-    ("cgi/empty-dir/", 403),
-    ("cgi/plain.txt", 403),                  # not executable
-    ("cgi/fifo", 403),                       # not a regular file
-    ("cgi/missing.sh", 404),                 # no such script
-    ("cgi/sub/missing/more", 404),
-    ("", 400),                               # empty SCRIPT_FILENAME
-    ("relative/x.sh", 403),                  # not under DIR at all
-    ("cgi/ok.sh\x00.txt", 400),              # NUL byte (the protocol cannot even carry it)
-]
+from .cgi_support import ATTACKS, OK_SCRIPT, run, write_script
 
 
 @pytest.mark.parametrize("name, status", ATTACKS)

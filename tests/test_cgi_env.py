@@ -7,13 +7,7 @@ import pytest
 from scgi_inetd.cgi_env import DEFAULT_PATH, build_environ, exec_environ, operator_environ
 from scgi_inetd.script_resolver import Script
 
-from .cgi_support import run, write_script
-
-DUMP = "#!{python}\nimport os\nos.write(1, b'Status: 200 OK\\r\\n\\r\\n' + b''.join(k + b'=' + v + b'\\n' for k, v in sorted(os.environb.items())))\n"
-
-
-def dumped(body: bytes) -> dict[bytes, bytes]:
-    return dict(line.split(b"=", 1) for line in body.splitlines())
+from .cgi_support import DUMP, dumped, run, write_script
 
 
 def test_golden_environment(tmp_path):

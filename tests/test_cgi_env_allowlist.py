@@ -17,7 +17,6 @@ from scgi_inetd.cgi_exec import CgiConfig
 from scgi_inetd.protocol import parse_response
 
 from .cgi_support import PYTHON, log_lines, request, run_raw, write_script
-from .test_cgi_resident import server  # noqa: F401 (a fixture)
 
 #: Names that run code, redirect the loader or a library, or make claims only the
 #: web server may make, if a client could put them in a script's environment.
@@ -69,7 +68,7 @@ MODES = {
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_hostile_request_variables_never_reach_the_script(tmp_path, server, mode):  # noqa: F811
+def test_hostile_request_variables_never_reach_the_script(tmp_path, server, mode):
     resident, args = MODES[mode]
     cgi = tmp_path / "cgi"
     cgi.mkdir()

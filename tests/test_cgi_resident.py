@@ -10,22 +10,16 @@ import hashlib
 import os
 import signal
 import socket
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
-from scgi_inetd.client import call, connect, exchange
+from scgi_inetd.client import connect, exchange
 from scgi_inetd.protocol import parse_response
 
-from .cgi_support import is_gone, log_lines, request, run_raw, scgi_run, write_script
+from .cgi_support import ATTACKS, DUMP, HANG, dumped, log_lines, request, run_raw, write_script
 from .malformed import MALFORMED
-from .support import EXAMPLES, child_env
-from .test_cgi_confinement import ATTACKS, tree  # noqa: F401 (tree is a fixture)
-from .test_cgi_env import DUMP, dumped
-from .test_cgi_supervised import HANG
+from .support import EXAMPLES, alive, cpu_seconds, read_all, wait_for
 
 CGI_BIN = EXAMPLES / "cgi-bin"
 
@@ -33,50 +27,6 @@ SUM_SH = ("#!/bin/sh\nprintf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n
           "head -c \"$CONTENT_LENGTH\" | sha256sum | cut -d' ' -f1\n")
 MARK_SH = "#!/bin/sh\ntouch \"$0.ran\"\nprintf 'Status: 200 OK\\r\\n\\r\\nran\\n'\n"
 SIGNALS_SH = "#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\n'; grep -E '^Sig(Ign|Blk)' /proc/self/status\n"
-
-
-class Server:
-    """``scgi-run --listen unix:... ARGS`` running in the background; stopped at the end."""
-
-    def __init__(self, tmp_path: Path, *args, launcher: tuple[str, ...] = (), env=None) -> None:
-        self.path = tmp_path / "cgi.sock"
-        self.address = f"unix:{self.path}"
-        self.log = tmp_path / "server.log"
-        argv = scgi_run("--listen", self.address, "--stderr", self.log, *args)
-        self.process = subprocess.Popen([*launcher, *argv], env=child_env(env))
-        deadline = time.monotonic() + 10
-        while not self.path.exists():
-            assert time.monotonic() < deadline and self.process.poll() is None, "the server did not start"
-            time.sleep(0.02)
-
-    def call(self, *args, **kwargs):
-        return call(self.address, *args, **kwargs)
-
-    def raw(self, data: bytes, timeout: float = 20) -> bytes:
-        with connect(self.address, timeout) as sock:
-            return exchange(sock, data)
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(20)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
-@pytest.fixture
-def server(tmp_path):
-    started: list[Server] = []
-
-    def start(*args, **kwargs) -> Server:
-        started.append(Server(tmp_path, *args, **kwargs))
-        return started[-1]
-
-    yield start
-    for each in started:
-        each.close()
 
 
 def test_50_concurrent_posts_reach_their_scripts_intact(tmp_path, server):
@@ -120,8 +70,8 @@ def test_a_silent_client_blocks_nobody_and_gets_408(tmp_path, server):
         for _ in range(3):
             assert running.call().status == 200
         assert time.monotonic() - started < 1.0, "a silent client held the others up"
-        assert _read_all(silent).startswith(b"Status: 408 ")
-        assert _read_all(partial).startswith(b"Status: 408 ")
+        assert read_all(silent).startswith(b"Status: 408 ")
+        assert read_all(partial).startswith(b"Status: 408 ")
     assert time.monotonic() - started < 5
     assert [line.split(": ", 1)[1] for line in log_lines(running.log)] == [
         "408 Request Timeout: request header not complete in time"] * 2
@@ -136,7 +86,7 @@ def test_every_malformed_header_is_refused_and_no_script_runs(tmp_path, server):
         with connect(running.address, 20) as sock:
             sock.sendall(data)
             sock.shutdown(socket.SHUT_WR)
-            raw = _read_all(sock)
+            raw = read_all(sock)
         assert (parse_response(raw).status, data) == (status, data)
         assert fragment in log_lines(running.log)[-1]
     assert not (tmp_path / "mark.sh.ran").exists()
@@ -144,7 +94,7 @@ def test_every_malformed_header_is_refused_and_no_script_runs(tmp_path, server):
     assert running.call().body == b"ran\n"
 
 
-def test_confinement_attacks_are_refused(tree, server):  # noqa: F811
+def test_confinement_attacks_are_refused(tree, server):
     running = server(f"{tree}/cgi/")
     for name, status in ATTACKS:
         if "\x00" in name:
@@ -246,7 +196,7 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path, server):
         running.process.send_signal(signal.SIGTERM)
         assert pending.result().body == b"done\n"
     assert running.process.wait(10) == 0
-    assert not running.path.exists() or not _accepts(running.address)
+    assert not running.path.exists() or not running.accepts()
 
 
 def test_sigterm_grace_ends_a_script_that_runs_on(tmp_path, server):
@@ -258,7 +208,7 @@ def test_sigterm_grace_ends_a_script_that_runs_on(tmp_path, server):
         started = time.monotonic()
         assert running.stop() == 0
         assert time.monotonic() - started < 5
-        assert _read_all(sock) == b""
+        assert read_all(sock) == b""
     _wait_until_gone(int((tmp_path / "hang.sh.pid").read_text()))
     assert "still running after 0.5s" in log_lines(running.log)[0]
 
@@ -278,33 +228,11 @@ def test_fix_status_keeps_the_forking_loop(tmp_path, server):
 
 
 def _wait_for(path: Path, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not (path.exists() and path.read_text().strip()):
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
+    wait_for(lambda: path.exists() and path.read_text().strip(), timeout, what=f"{path} to appear")
 
 
 def _wait_until_gone(pid: int, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not is_gone(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert is_gone(pid), f"process {pid} survived"
-
-
-def _accepts(address: str) -> bool:
-    try:
-        connect(address, 1).close()
-    except OSError:
-        return False
-    return True
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes (nothing more is sent)."""
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    wait_for(lambda: not alive(pid), timeout, what=f"process {pid} to end")
 
 
 def test_symlink_changing_under_traffic_never_stops_the_server(tmp_path, server):
@@ -364,17 +292,11 @@ def test_out_of_descriptors_the_loop_waits_instead_of_spinning(tmp_path, server)
             sock.connect(str(running.path))
             silent.append(sock)
         time.sleep(0.5)
-        before = _cpu_seconds(running.process.pid)
+        before = cpu_seconds(running.process.pid)
         time.sleep(1.0)
-        assert _cpu_seconds(running.process.pid) - before < 0.3, "the loop spins on a failing accept()"
+        assert cpu_seconds(running.process.pid) - before < 0.3, "the loop spins on a failing accept()"
         assert sum("cannot accept" in line for line in log_lines(running.log)) == 1
     finally:
         for sock in silent:
             sock.close()
     assert running.call().body == b"ran\n"  # descriptors back: it serves again
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat_file:
-        fields = stat_file.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

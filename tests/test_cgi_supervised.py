@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,8 +12,8 @@ import pytest
 from scgi_inetd.client import call
 from scgi_inetd.status_fixup import BadResponse, fix_header_block
 
-from .cgi_support import is_gone, log_lines, request, run, run_raw, scgi_run, write_script
-from .support import EXAMPLES, child_env
+from .cgi_support import HANG, log_lines, request, run, run_raw, write_script
+from .support import EXAMPLES, alive
 
 CGI_BIN = EXAMPLES / "cgi-bin"
 
@@ -99,14 +98,6 @@ def test_fix_status_body_still_reaches_script():
     assert response.status == 200 and response.body == body
 
 
-HANG = """#!/bin/sh
-sleep 300 &
-echo $! > "$0.pid"
-{before}
-sleep 300
-"""
-
-
 @pytest.mark.parametrize("mode", ["exec", "fix-status"])
 def test_timeout_ends_the_script_and_its_children(tmp_path, mode):
     script = write_script(tmp_path / "hang.sh", HANG.format(before=""))
@@ -121,9 +112,9 @@ def test_timeout_ends_the_script_and_its_children(tmp_path, mode):
         assert raw == b""  # nginx answers 502 "upstream prematurely closed"
     sleeper = int((tmp_path / "hang.sh.pid").read_text())
     deadline = time.monotonic() + 5
-    while not is_gone(sleeper) and time.monotonic() < deadline:
+    while alive(sleeper) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert is_gone(sleeper), "the script's sleep child survived the timeout"
+    assert not alive(sleeper), "the script's sleep child survived the timeout"
 
 
 def test_timeout_after_headers_cuts_the_response(tmp_path):
@@ -140,19 +131,9 @@ def test_timeout_does_not_touch_a_quick_script(tmp_path):
 
 
 @pytest.fixture
-def resident(tmp_path):
-    address = f"unix:{tmp_path}/cgi.sock"
-    process = subprocess.Popen(
-        scgi_run("--listen", address, "--max-children", "8", "--stderr", tmp_path / "log", f"{CGI_BIN}/"),
-        env=child_env())
-    deadline = time.monotonic() + 10
-    while not (tmp_path / "cgi.sock").exists():
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.02)
-    yield address, process
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+def resident(serving):
+    running = serving("scgi-run", "--max-children", "8", f"{CGI_BIN}/", log="log")
+    return running.address, running.process
 
 
 def test_resident_mode_50_concurrent_connections(resident):

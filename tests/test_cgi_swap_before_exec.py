@@ -26,7 +26,6 @@ from scgi_inetd.protocol import parse_response
 
 from .cgi_support import log_lines, request, scgi_run, write_script
 from .support import child_env
-from .test_cgi_resident import server  # noqa: F401 (a fixture)
 
 INSIDE_SH = "#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\ninside'\n"
 OUTSIDE_SH = "#!/bin/sh\ntouch '{marker}'\nprintf 'Status: 200 OK\\r\\n\\r\\noutside'\n"

@@ -15,8 +15,6 @@ from scgi_inetd.protocol import parse_response, percent_decode
 
 from .cgi_support import log_lines, run_raw, write_script
 from .cgi_support import request as scgi_request
-from .test_cgi_confinement import tree  # noqa: F401 (tree is a fixture)
-from .test_cgi_resident import server  # noqa: F401 (a fixture)
 
 PATHS_SCRIPT = ("#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\n'\n"
                 "printf '%s|%s|%s\\n' \"$SCRIPT_NAME\" \"$PATH_INFO\" \"$SCRIPT_FILENAME\"\n")
@@ -52,7 +50,7 @@ def apache(uri: str) -> dict[str, str]:
 
 
 @pytest.fixture(params=["one-shot", "resident"])
-def ask(request, tree, server):  # noqa: F811
+def ask(request, tree, server):
     """ask(uri, *options) -> Response, through scgi-run OPTIONS DIR/ in each mode."""
     def one(uri: str, *options: str, directory: str = f"{tree}/cgi/"):
         if request.param == "one-shot":

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 
 import pytest
 
 from scgi_inetd.client import call, connect, exec_exchange
 from scgi_inetd.protocol import parse_response
-from tests.support import REPO, child_env, python_cmd, stop_server
+from tests.support import REPO, child_env, python_cmd
 from tests.wsgi_support import exchange, request_bytes
 
 APPS = str(REPO / "tests" / "wsgi_apps.py")
@@ -70,27 +69,12 @@ def test_system_exit_one_shot_is_a_500_and_a_log_line(tmp_path, path):
 
 
 @pytest.fixture
-def resident(tmp_path):
+def resident(serving):
     """scgi-wsgi APPS --listen ADDRESS; the address it serves on."""
-    processes = []
-
     def start(address: str, *args: str) -> str:
-        process = subprocess.Popen(python_cmd("scgi-wsgi", APPS, "--listen", address,
-                                              "--stderr", tmp_path / "log", *args),
-                                   env=child_env(), stdin=subprocess.DEVNULL)
-        processes.append(process)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                connect(address, 1).close()
-                return address
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, "the server did not start"
-                time.sleep(0.05)
+        return serving("scgi-wsgi", *args, APPS, listen=address, log="log").address
 
-    yield start
-    for process in processes:
-        stop_server(process)
+    return start
 
 
 @pytest.mark.parametrize("args", [(), ("--requests-per-child", "5", "--max-children", "2")])

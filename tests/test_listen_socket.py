@@ -9,12 +9,11 @@ import grp
 import socket
 import stat
 import subprocess
-import time
 
 import pytest
 
 from scgi_inetd.client import call
-from tests.support import REPO, child_env, python_cmd, stop_server
+from tests.support import REPO, child_env, python_cmd, wait_for
 
 HELLO = str(REPO / "examples" / "cgi-bin" / "hello.sh")
 PROGRAMS = {
@@ -25,22 +24,11 @@ PROGRAMS = {
 
 
 @pytest.fixture
-def started():
-    processes = []
-
+def started(serving):
     def start(path, *args, program="scgi-run", umask=0o022):
-        process = subprocess.Popen(python_cmd(program, "--listen", f"unix:{path}", *args, *PROGRAMS[program]),
-                                   env=child_env(), stdin=subprocess.DEVNULL, umask=umask)
-        processes.append(process)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(path):
-            assert time.monotonic() < deadline and process.poll() is None, "the server did not start"
-            time.sleep(0.02)
-        return process
+        return serving(program, *args, *PROGRAMS[program], listen=f"unix:{path}", log=None, umask=umask).process
 
-    yield start
-    for process in processes:
-        stop_server(process)
+    return start
 
 
 def run_briefly(program, *args):
@@ -66,10 +54,12 @@ def test_a_stale_socket_is_replaced(tmp_path, started):
     stale.close()  # the file stays, nothing listens: what a killed server leaves
     stale_inode = os.stat(path).st_ino
     server = started(path)
-    deadline = time.monotonic() + 10
-    while os.stat(path).st_ino == stale_inode:  # until the server's socket is renamed over it
-        assert time.monotonic() < deadline and server.poll() is None, "the stale socket was not replaced"
-        time.sleep(0.02)
+
+    def replaced() -> bool:  # the server's socket is renamed over the stale one
+        assert server.poll() is None, "the server exited"
+        return os.stat(path).st_ino != stale_inode
+
+    wait_for(replaced, 10, what="the stale socket to be replaced")
     assert call(f"unix:{path}", timeout=10).status == 200
 
 

@@ -23,7 +23,7 @@ from scgi_inetd.options import OPTIONS, SERVERS
 from scgi_inetd.protocol import IncompleteRequest, encode_request, parse_request
 from tests.bootmenu_helpers import MAC, write_config
 from tests.cgi_support import write_script
-from tests.support import child_env, python_cmd
+from tests.support import ResidentServer, child_env, children_of, python_cmd, wait_for
 
 SCRIPT = "#!/bin/sh\necho matrix-stderr >&2\nprintf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n'\nenv\n"
 APP = '''
@@ -68,22 +68,11 @@ class FrontEnd:
         """The program serving on a unix socket (--listen); yields (process, address); SIGTERM at the end."""
         path = self.tmp_path / "matrix.sock"
         path.unlink(missing_ok=True)
-        options = ["--listen", f"unix:{path}", *options]
-        process = subprocess.Popen(self.argv(options), env=child_env(), stdin=subprocess.DEVNULL)
+        server = ResidentServer(self.program, *options, *self.positionals, listen=f"unix:{path}")
         try:
-            deadline = time.monotonic() + 15
-            while not path.exists():
-                assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.02)
-            yield process, f"unix:{path}"
+            yield server.process, server.address
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            server.close()
 
     def request(self) -> bytes:
         return encode_request(build_params("GET", self.uri))
@@ -110,20 +99,6 @@ def answered_within(address: str, request: bytes, seconds: float) -> bool:
             return sock.recv(1) != b""
         except TimeoutError:
             return False
-
-
-def children(pid: int) -> int:
-    """How many processes have `pid` as their parent."""
-    count = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rpartition(")")[2].split()
-            except OSError:
-                continue
-            count += int(fields[1]) == pid
-    return count
 
 
 def probe_stderr(front: FrontEnd) -> None:
@@ -227,12 +202,9 @@ def probe_grace(front: FrontEnd) -> None:
 def probe_requests_per_child(front: FrontEnd) -> None:
     with front.resident([]) as (process, _):
         time.sleep(0.5)
-        assert children(process.pid) == 0
+        assert children_of(process.pid, zombies=True) == set()
     with front.resident(["--requests-per-child", "5", "--max-children", "2"]) as (process, address):
-        deadline = time.monotonic() + 10
-        while children(process.pid) < 2:
-            assert time.monotonic() < deadline, "no workers forked up front"
-            time.sleep(0.05)
+        wait_for(lambda: len(children_of(process.pid, zombies=True)) >= 2, 10, what="workers forked up front")
         assert call(address, uri=front.uri, timeout=20).status == 200
 
 

@@ -190,13 +190,11 @@ def test_descriptor_stays_blocking_for_the_program_that_inherits_it():
 
 @pytest.mark.skipif(not __import__("shutil").which("strace"), reason="strace is not installed")
 def test_a_whole_header_costs_two_read_calls_on_a_socket(tmp_path):
-    import sys
-    from tests.support import REPO
-    sys.path.insert(0, str(REPO / "bench"))
-    from read_syscalls import READERS, count_reads, encode_request as encode, NGINX_HEADERS
-    request = encode(NGINX_HEADERS, b"x" * 100)
-    assert count_reads(READERS["read_request"], request, str(tmp_path)) == 2
-    assert count_reads(READERS["digit at a time"], request, str(tmp_path)) >= 6
+    from tests.support import REPO, load_file
+    bench = load_file(REPO / "bench" / "read_syscalls.py", "bench_read_syscalls")
+    request = bench.encode_request(bench.NGINX_HEADERS, b"x" * 100)
+    assert bench.count_reads(bench.READERS["read_request"], request, str(tmp_path)) == 2
+    assert bench.count_reads(bench.READERS["digit at a time"], request, str(tmp_path)) >= 6
 
 
 @pytest.mark.parametrize("kind", ["socket", "pipe"])

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from scgi_inetd.client import connect
 from scgi_inetd.protocol import parse_response
 
-from .cgi_support import is_gone, log_lines, request, write_script
-from .support import REPO, child_env, python_cmd
+from .cgi_support import log_lines, request, write_script
+from .support import REPO, alive, child_env, python_cmd, read_all, wait_for
 
 # Prints its header, then reads its body: the natural order in a shell script.
 HEADER_FIRST_SUM = ("#!/bin/sh\nprintf 'Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n'\n"
@@ -57,10 +56,7 @@ def nginx_exchange(sock: socket.socket, data: bytes, timeout: float = 30.0) -> b
         if not writable:
             raise TimeoutError("the gateway neither read the request nor answered")
         view = view[sock.send(view[:1 << 16]):]
-    chunks = []
-    while chunk := sock.recv(1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return read_all(sock)
 
 
 class OneShot:
@@ -78,8 +74,9 @@ class OneShot:
                                                    stderr=theirs, env=child_env()))
         return ours
 
-    def alive(self) -> list[int]:
-        return [p.pid for p in self.processes if not is_gone(p.pid)]
+    def children(self, zombies: bool = False) -> set[int]:
+        """The programs started that still run (one that has exited is done, reaped or not)."""
+        return {p.pid for p in self.processes if alive(p.pid)}
 
     def close(self) -> None:
         for process in self.processes:
@@ -90,52 +87,28 @@ class OneShot:
                 process.wait()
 
 
-class Resident:
-    """The same program serving a unix socket (--listen) until closed."""
-
-    def __init__(self, argv: list[str], address: str, path: Path, log: Path,
-                 launcher: tuple[str, ...] = ()) -> None:
-        self.address = address
-        self.log = log
-        self.process = subprocess.Popen([*launcher, *argv], env=child_env())
-        deadline = time.monotonic() + 10
-        while not path.exists():
-            assert time.monotonic() < deadline and self.process.poll() is None, "the server did not start"
-            time.sleep(0.02)
-
-    def connect(self) -> socket.socket:
-        return connect(self.address, 30)
-
-    def alive(self) -> list[int]:
-        with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as children:
-            return [int(pid) for pid in children.read().split()]
-
-    def close(self) -> None:
-        assert self.process.poll() is None, "the resident server died"
-        self.process.terminate()
-        self.process.wait(20)
-
-
 @pytest.fixture
-def gateway(tmp_path):
+def gateway(tmp_path, serving):
     """start(program, mode_flags, *args): the program one-shot, or resident when the flags say --listen."""
     started = []
 
     def start(program: str, flags: tuple[str, ...], *args, launcher: tuple[str, ...] = ()):
-        log = tmp_path / f"{program}-{len(started)}.log"
+        log = f"{program}-{len(started)}.log"
         options = [flag for flag in flags if flag != "--listen"]
         if "--listen" in flags:
-            path = tmp_path / f"s{len(started)}.sock"
-            argv = python_cmd(program, "--listen", f"unix:{path}", "--stderr", log, *options, *args)
-            started.append(Resident(argv, f"unix:{path}", path, log, launcher))
+            started.append(serving(program, *options, *args, log=log, launcher=launcher))
         else:
-            argv = python_cmd(program, "--stderr", log, *options, *args)
-            started.append(OneShot(argv, log, launcher))
+            argv = python_cmd(program, "--stderr", tmp_path / log, *options, *args)
+            started.append(OneShot(argv, tmp_path / log, launcher))
         return started[-1]
 
     yield start
     for each in started:
-        each.close()
+        if isinstance(each, OneShot):
+            each.close()
+        else:
+            assert each.process.poll() is None, "the resident server died"
+            each.stop(20)  # serving ends it for good if this fails
 
 
 def cgi(gateway, tmp_path: Path, mode: str, text: str, *args, launcher=()):
@@ -203,10 +176,7 @@ def send_then_stop(server, data: bytes, *, close: bool) -> bytes:
         if close:
             sock.shutdown(socket.SHUT_WR)
         sock.settimeout(20)
-        chunks = []
-        while chunk := sock.recv(1 << 16):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_all(sock)
 
 
 @pytest.mark.parametrize("mode", CGI_MODES)
@@ -219,10 +189,7 @@ def test_a_body_cut_short_or_stalled_runs_nothing(gateway, tmp_path, mode, close
     assert response.status == status, response.body
     assert time.monotonic() - started < 10
     assert not Path(f"{script}.ran").exists()
-    deadline = time.monotonic() + 5
-    while server.alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.alive() == []
+    wait_for(lambda: server.children(zombies=True) == set(), 5, what="the request's processes to end")
     assert ask(server, b"next").status == 200  # a resident server goes on serving
 
 

@@ -24,90 +24,31 @@ import pytest
 from scgi_inetd.client import build_params, call
 from scgi_inetd.options import UsageError, parse_serve_options
 from scgi_inetd.protocol import encode_request, parse_response
-from tests.support import REPO, child_env, python_cmd
+from tests.support import REPO, ResidentServer, alive, child_env, cpu_seconds, python_cmd, read_all, wait_for
 
 APP = str(REPO / "tests" / "prefork_apps.py")
 
 
-def wait_for(condition, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def children_of(pid: int) -> set[int]:
-    """Live (not zombie) processes whose parent is `pid`, from /proc."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(entry))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-class Pool:
+class Pool(ResidentServer):
     """A running scgi-wsgi --requests-per-child server."""
 
-    def __init__(self, tmp_path: Path, *args: str):
-        self.path = tmp_path / "pool.sock"
-        self.log = tmp_path / "log"
-        self.address = f"unix:{self.path}"
-        self.process = subprocess.Popen(
-            python_cmd("scgi-wsgi", "--listen", self.address, "--stderr", str(self.log), *args, APP),
-            env=child_env(), stdin=subprocess.DEVNULL)
-        wait_for(self.path.exists, what="the listening socket")
-
     def get(self, uri: str = "/", body: bytes = b"", timeout: float = 10.0) -> dict:
-        response = call(self.address, "POST" if body else "GET", uri, body=body, timeout=timeout)
+        response = self.call("POST" if body else "GET", uri, body=body, timeout=timeout)
         assert response.status == 200, response
         return json.loads(response.body)
 
     def workers(self, count: int) -> set[int]:
         """The pool's workers, once there are `count` of them."""
-        wait_for(lambda: len(children_of(self.process.pid)) == count, what=f"{count} workers")
-        return children_of(self.process.pid)
-
-    def log_lines(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        wait_for(lambda: len(self.children()) == count, what=f"{count} workers")
+        return self.children()
 
 
 @pytest.fixture
-def pool(tmp_path):
-    started: list[Pool] = []
-
+def pool(serving):
     def start(*args: str) -> Pool:
-        started.append(Pool(tmp_path, *args))
-        return started[-1]
+        return serving("scgi-wsgi", *args, APP, log="log", kind=Pool)
 
-    yield start
-    for each in started:
-        workers = children_of(each.process.pid)
-        each.stop()
-        for pid in workers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    return start
 
 
 def test_200_requests_from_50_clients_reuse_at_most_n_per_worker(pool):
@@ -146,7 +87,8 @@ def test_default_is_a_fresh_child_per_connection(pool):
 
 
 def test_connection_is_closed_after_each_response_and_no_descriptor_of_it_stays(pool):
-    """The client sees EOF while the worker lives on: fds 0 and 1 are /dev/null again, no socket but the listener."""
+    """The client sees EOF while the worker lives on: fds 0 and 1 are /dev/null again, no socket but the listener
+    and the socketpair to the frame."""
     server = pool("--max-children", "1", "--requests-per-child", "100")
     (worker,) = server.workers(1)
     for _ in range(3):
@@ -155,7 +97,7 @@ def test_connection_is_closed_after_each_response_and_no_descriptor_of_it_stays(
     fds = {fd: os.readlink(f"/proc/{worker}/fd/{fd}") for fd in os.listdir(f"/proc/{worker}/fd")}
     assert fds["0"] == fds["1"] == "/dev/null"
     assert Path(fds["2"]) == server.log
-    assert sum(target.startswith("socket:") for target in fds.values()) == 1
+    assert sum(target.startswith("socket:") for target in fds.values()) == 2  # the listener, its socketpair
 
 
 def test_listening_socket_on_fds_0_to_2_as_inetd_wait_passes_it(tmp_path):
@@ -279,9 +221,7 @@ def test_unread_body_is_drained_between_requests(pool):
         sock.settimeout(10)
         sock.connect(str(server.path))
         sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        data = read_all(sock)
     assert parse_response(data).status == 200
     assert server.get(body=b"next")["body"] == "next"
 
@@ -308,19 +248,18 @@ def test_sigterm_while_the_workers_are_being_forked_stops_them_all(tmp_path, del
     in accept() and the pool waits out its 30 s grace.
     """
     (tmp_path / "pool").mkdir()
-    server = Pool(tmp_path / "pool", "--requests-per-child", "50", "--max-children", "16", "--grace", "30")
+    server = Pool("scgi-wsgi", "--requests-per-child", "50", "--max-children", "16", "--grace", "30", APP,
+                  listen=f"unix:{tmp_path / 'pool' / 'pool.sock'}", log=tmp_path / "pool" / "log")
     time.sleep(delay)
-    workers = children_of(server.process.pid)
+    workers = server.children()
     server.process.send_signal(signal.SIGTERM)
     try:
         assert server.process.wait(10) in (0, -signal.SIGTERM)
     finally:
-        for pid in children_of(server.process.pid) | workers:
+        for pid in server.children() | workers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+        server.close()
     assert not any(alive(pid) for pid in workers)
 
 
@@ -329,46 +268,46 @@ def test_out_of_descriptors_the_wsgi_server_waits_instead_of_dying_or_spinning(t
     """accept() failing with EMFILE: resident scgi-wsgi (either strategy) pauses, then serves on.
 
     The process that accepts (the frame, or the pool's one worker) has its
-    descriptor limit lowered to what it holds, so its next accept() fails.
+    descriptor limit lowered to its lowest free descriptor number, so its
+    next accept() fails.
     """
-    from tests.test_cgi_resident import _cpu_seconds
-
-    sock_path = tmp_path / "w.sock"
-    log = tmp_path / "w.log"
     extra = ["--requests-per-child", "100", "--max-children", "1"] if pool else []
-    process = subprocess.Popen(python_cmd("scgi-wsgi", "--listen", f"unix:{sock_path}", "--stderr", log,
-                                          *extra, f"{REPO}/examples/hello_wsgi.py"), env=child_env())
+    server = ResidentServer("scgi-wsgi", *extra, f"{REPO}/examples/hello_wsgi.py",
+                            listen=f"unix:{tmp_path / 'w.sock'}", log=tmp_path / "w.log")
+    log = server.log
     try:
-        wait_for(sock_path.exists, what="the socket")
-        assert call(f"unix:{sock_path}", timeout=20).status == 200  # every process up and settled
-        acceptor = children_of(process.pid).pop() if pool else process.pid
+        assert server.call(timeout=20).status == 200  # every process up and settled
+        acceptor = server.children().pop() if pool else server.pid
         held = _settled_descriptors(acceptor)
         soft, hard = _nofile(acceptor)  # only the soft limit moves: raising a hard one takes privilege
         subprocess.run(["prlimit", f"--pid={acceptor}", f"--nofile={held}:{hard}"], check=True)
-        with socket.socket(socket.AF_UNIX) as waiting:
-            waiting.connect(str(sock_path))
+        with server.connect() as waiting:
             waiting.sendall(encode_request(build_params("GET", "/")))
             wait_for(lambda: "cannot accept" in (log.read_text() if log.exists() else ""), what="EMFILE")
-            before = _cpu_seconds(acceptor)
+            before = cpu_seconds(acceptor)
             time.sleep(1.0)
-            assert _cpu_seconds(acceptor) - before < 0.3, "the server spins on accept()"
-            assert process.poll() is None, "the server died of EMFILE"
+            assert cpu_seconds(acceptor) - before < 0.3, "the server spins on accept()"
+            assert server.process.poll() is None, "the server died of EMFILE"
             subprocess.run(["prlimit", f"--pid={acceptor}", f"--nofile={soft}:{hard}"], check=True)
             waiting.settimeout(20)
-            assert parse_response(_read_all(waiting)).body == b"Hello, world!\n"
+            assert parse_response(read_all(waiting)).body == b"Hello, world!\n"
         assert log.read_text().count("cannot accept") == 1
+        assert server.stop(30) == 0
     finally:
-        process.terminate()
-        assert process.wait(30) == 0
+        server.close()
 
 
 def _settled_descriptors(pid: int) -> int:
-    """How many descriptors `pid` holds, once that stops changing (a request's are closed)."""
-    counts = [-1]
+    """The lowest descriptor number free in `pid`, once its descriptors stop changing (a request's are closed).
+
+    A descriptor limit of that number makes its next open or accept fail,
+    whatever gaps there are among the numbers it holds.
+    """
+    seen = [None]
     while True:
-        counts.append(len(os.listdir(f"/proc/{pid}/fd")))
-        if counts[-1] == counts[-2]:
-            return counts[-1]
+        seen.append(frozenset(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")))
+        if seen[-1] == seen[-2]:
+            return min(set(range(len(seen[-1]) + 1)) - seen[-1])
         time.sleep(0.1)
 
 
@@ -376,10 +315,3 @@ def _nofile(pid: int) -> tuple[str, str]:
     with open(f"/proc/{pid}/limits") as limits:
         line = next(line for line in limits if line.startswith("Max open files"))
     return line.split()[3], line.split()[4]
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,7 +14,7 @@ import pytest
 from scgi_inetd.client import call, call_exec
 from scgi_inetd.wsgi_cli import load_app, main, parse_args
 from tests.support import (EXAMPLES, EXPENSIVE_MODULES, ONE_SHOT_MODULES, REPO, child_env, one_shot_imports,
-                           python_cmd)
+                           python_cmd, read_all, wait_for)
 
 APPS = str(REPO / "tests" / "wsgi_apps.py")
 
@@ -132,33 +129,14 @@ def test_the_example_through_scgi_wsgi():
     assert (response.status, response.body) == (200, b"Hello, world!\n")
 
 
-def wait_for(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
-
-
 @pytest.fixture
-def resident(tmp_path):
+def resident(serving):
     """Start scgi-wsgi --listen on a unix socket; yields (address, process)."""
-    processes = []
-
     def start(*args):
-        path = tmp_path / "wsgi.sock"
-        process = subprocess.Popen(python_cmd("scgi-wsgi", APPS, "--listen", f"unix:{path}",
-                                              "--stderr", str(tmp_path / "log"), *args),
-                                   env=child_env(), stdin=subprocess.DEVNULL)
-        processes.append(process)
-        wait_for(path.exists)
-        return f"unix:{path}", process
+        server = serving("scgi-wsgi", *args, APPS, log="log")
+        return server.address, server.process
 
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    return start
 
 
 def test_resident_serves_50_concurrent_connections(resident):
@@ -186,7 +164,7 @@ def test_sigterm_lets_a_request_in_flight_complete(resident, tmp_path):
     result = {}
     caller = threading.Thread(target=lambda: result.update(r=call(address, "GET", f"/slow?{started}", timeout=20)))
     caller.start()
-    wait_for(started.exists)
+    wait_for(started.exists, what="the request to start")
     process.send_signal(signal.SIGTERM)
     caller.join(20)
     assert result["r"].status == 200 and json.loads(result["r"].body)["path_info"] == "/slow"
@@ -249,9 +227,7 @@ def test_refused_header_is_answered_without_a_connection_reset(tmp_path):
     with ours:
         ours.settimeout(30)
         ours.sendall(b"300000:" + b"x" * 1000)
-        answer = b""
-        while chunk := ours.recv(65536):
-            answer += chunk
+        answer = read_all(ours)
         ours.sendall(b"y" * 200_000)
     assert process.wait(30) == 0
     assert answer.startswith(b"Status: 413 ")

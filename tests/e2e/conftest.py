@@ -12,7 +12,6 @@ Programs missing: the test fails when CI is set, and skips elsewhere.
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import os
 import shutil
 import socket
@@ -24,12 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import BIN, REPO, child_env
+from tests.support import BIN, REPO, child_env, load_file
 
-_spec = importlib.util.spec_from_file_location("scgi_stack", REPO / "examples/stack/stack.py")
-stack = importlib.util.module_from_spec(_spec)
-sys.modules["scgi_stack"] = stack
-_spec.loader.exec_module(stack)
+stack = load_file(REPO / "examples" / "stack" / "stack.py", "scgi_stack")
 
 HERE = Path(__file__).resolve().parent
 
@@ -414,3 +410,11 @@ def wait_no_children(server: stack.Server, timeout: float = 10.0,
         if not children or time.monotonic() > deadline:
             return children
         time.sleep(0.05)
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org",
+                           "-c", "init.defaultBranch=main", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout

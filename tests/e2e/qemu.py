@@ -113,3 +113,33 @@ def boot(web: Stack, serial: Path, *, bootfile: str, mac: str, uuid: str,
         if qemu.poll() is None:
             qemu.kill()
         qemu.wait()
+
+
+# Reading a boot's requests (nginx's access log entries).
+
+def uris(entries: list[dict[str, str]]) -> list[str]:
+    return [entry["uri"] for entry in entries]
+
+
+def requested(entries: list[dict[str, str]], fragment: str) -> bool:
+    return any(fragment in entry["uri"] for entry in entries)
+
+
+def explain(entries: list[dict[str, str]], serial: Path) -> str:
+    log = "\n".join(f"{e['status']} {e['uri']} [{e['user_agent']}]" for e in entries)
+    return f"requests of this boot:\n{log}\n{serial_tail(serial)}"
+
+
+#: Where grub-efi-amd64-bin puts GRUB's EFI modules.
+GRUB_MODULES = "/usr/lib/grub/x86_64-efi"
+
+
+def grub_netdir(tftp: Path) -> str:
+    """Build GRUB's network boot directory in `tftp`; the boot file's TFTP name."""
+    program = shutil.which("grub-mknetdir")
+    if program is None or not Path(GRUB_MODULES, "http.mod").exists():
+        unavailable("grub-mknetdir or GRUB's EFI modules missing: "
+                    "apt-get install --no-install-recommends grub-common grub-efi-amd64-bin")
+    subprocess.run([program, f"--net-directory={tftp}", "--subdir=boot/grub", "-d", GRUB_MODULES],
+                   check=True, capture_output=True, timeout=60)
+    return "boot/grub/x86_64-efi/core.efi"

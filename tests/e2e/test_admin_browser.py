@@ -20,11 +20,10 @@ import pytest
 
 from scgi_inetd.bootmenu.state import State
 from scgi_inetd.client import call
-from tests.e2e import test_netboot as netboot
+from tests.bootmenu_helpers import HOSTILE, store_hostile
 from tests.e2e.browser import Browser
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER, Stack, bootmenu, require_frontend
-from tests.e2e.qemu import boot
-from tests.test_bootmenu_admin import HOSTILE, store_hostile
+from tests.e2e.qemu import boot, explain, requested, uris
 
 MAC, HYPHEN = "52:54:00:12:34:56", "52-54-00-12-34-56"
 UUID = "12345678-1234-5678-9abc-def012345678"
@@ -74,9 +73,9 @@ def test_browser_sets_the_next_boot_and_ipxe_takes_it_once(web: Stack, browser: 
 
     serial = tmp_path / "serial.log"
     entries = boot(web, serial, bootfile="/netboot/boot.ipxe", mac=MAC, uuid=UUID,
-                   until=lambda seen: netboot.requested(seen, "/marker/ipxe/"))
-    why = netboot.explain(entries, serial)
-    seen = netboot.uris(entries)
+                   until=lambda seen: requested(seen, "/marker/ipxe/"))
+    why = explain(entries, serial)
+    seen = uris(entries)
     once = [n for n, uri in enumerate(seen) if f"/marker/once/{HYPHEN}" in uri]
     default = [n for n, uri in enumerate(seen) if f"/marker/ipxe/{HYPHEN}" in uri]
     menus = [n for n, uri in enumerate(seen) if uri.startswith("/netboot/boot.ipxe?")]

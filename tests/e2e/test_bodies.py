@@ -11,24 +11,14 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Stack, require_programs, wait_no_children
+from tests.e2e.conftest import Stack, git, require_programs, wait_no_children
 
 GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
-
-
-def git(*args: str, cwd: Path | None = None) -> str:
-    done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org",
-                           "-c", "init.defaultBranch=main", *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
-    return done.stdout
 
 
 @pytest.mark.parametrize("mount", ["git", "git-resident"])

@@ -15,13 +15,12 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from scgi_inetd.bootmenu.state import State
-from tests.support import child_env, python_cmd
+from tests.support import child_env, python_cmd, wait_for
 
 MAC = "52:54:00:12:34:56"
 UUID = "12345678-1234-5678-9abc-def012345678"
@@ -90,13 +89,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def unix_listening(path: Path) -> bool:

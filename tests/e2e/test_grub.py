@@ -10,33 +10,18 @@ are on nginx's access log and the inventory.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from scgi_inetd.bootmenu.state import State
-from tests.e2e.conftest import Stack, require_frontend, unavailable
-from tests.e2e.qemu import boot
-from tests.e2e.test_netboot import explain, requested
+from tests.e2e.conftest import Stack, require_frontend
+from tests.e2e.qemu import boot, explain, grub_netdir, requested
 
 pytestmark = pytest.mark.qemu
 
-GRUB_MODULES = "/usr/lib/grub/x86_64-efi"
 MAC, HYPHEN = "52:54:00:12:37:01", "52-54-00-12-37-01"
 UUID = "42345678-1234-5678-9abc-def012345678"
-
-
-def grub_netdir(tftp: Path) -> str:
-    """Build GRUB's network boot directory in `tftp`; the boot file's TFTP name."""
-    program = shutil.which("grub-mknetdir")
-    if program is None or not Path(GRUB_MODULES, "http.mod").exists():
-        unavailable("grub-mknetdir or GRUB's EFI modules missing: "
-                    "apt-get install --no-install-recommends grub-common grub-efi-amd64-bin")
-    subprocess.run([program, f"--net-directory={tftp}", "--subdir=boot/grub", "-d", GRUB_MODULES],
-                   check=True, capture_output=True, timeout=60)
-    return "boot/grub/x86_64-efi/core.efi"
 
 
 def test_grub_fetches_the_menu_of_its_mac_over_http(web: Stack, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Stack, bootmenu, require_frontend
-from tests.e2e.qemu import boot, serial_tail
+from tests.e2e.qemu import boot, explain, requested, uris
 
 pytestmark = pytest.mark.qemu
 
@@ -22,19 +22,6 @@ UUID_PXELINUX_OF = {
     "12345678-1234-5678-9abc-def012345678": "78563412-3412-7856-9abc-def012345678",
     "22345678-1234-5678-9abc-def012345678": "78563422-3412-7856-9abc-def012345678",
 }
-
-
-def uris(entries: list[dict[str, str]]) -> list[str]:
-    return [entry["uri"] for entry in entries]
-
-
-def requested(entries: list[dict[str, str]], fragment: str) -> bool:
-    return any(fragment in entry["uri"] for entry in entries)
-
-
-def explain(entries: list[dict[str, str]], serial: Path) -> str:
-    log = "\n".join(f"{e['status']} {e['uri']} [{e['user_agent']}]" for e in entries)
-    return f"requests of this boot:\n{log}\n{serial_tail(serial)}"
 
 
 def test_ipxe_boots_the_menu_of_its_mac(web: Stack, tmp_path: Path) -> None:

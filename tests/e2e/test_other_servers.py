@@ -11,16 +11,13 @@ import hashlib
 import http.client
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Stack, require_programs, stack
-from tests.e2e.test_bodies import git
+from tests.e2e.conftest import Stack, git, require_programs, stack
 from tests.e2e.webservers import Apache, Lighttpd
-from tests.support import REPO, child_env
+from tests.support import REPO, ResidentServer
 
 # Test-only mounts beside each example's: the environ-reporting app (--script-name /facts).
 EXTRA = {
@@ -47,21 +44,18 @@ def started(request, e2e_stack: Stack, tmp_path_factory):
     name = request.param
     require_programs("lighttpd" if name == "lighttpd" else "apache2")
     tcp_port = stack.free_port()
-    resident = subprocess.Popen([sys.executable, str(REPO / "bin/scgi-wsgi"), "--listen",
-                                 f"127.0.0.1:{tcp_port}", "--script-name", "/tcp-hello",
-                                 str(REPO / "examples/hello_wsgi.py")], env=child_env())
+    resident = ResidentServer("scgi-wsgi", "--script-name", "/tcp-hello", str(REPO / "examples/hello_wsgi.py"),
+                              listen=f"127.0.0.1:{tcp_port}")
     kind = Lighttpd if name == "lighttpd" else Apache
     server = kind(tmp_path_factory.mktemp(name), example_config(name, e2e_stack.paths, tcp_port),
                   stack.free_port())
     server.kind = name
     try:
-        stack.wait_until(lambda: stack.tcp_accepting(tcp_port), timeout=10, what="scgi-wsgi --listen")
         server.start()
         yield server
     finally:
         server.stop()
-        resident.terminate()
-        resident.wait(20)
+        resident.close()
 
 
 @pytest.fixture

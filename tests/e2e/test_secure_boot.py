@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Stack, bootmenu, require_frontend, unavailable
-from tests.e2e.qemu import boot, serial_tail
-from tests.e2e.test_grub import grub_netdir
+from tests.e2e.qemu import boot, grub_netdir, serial_tail
 
 pytestmark = pytest.mark.qemu
 

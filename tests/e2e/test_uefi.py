@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Stack, require_frontend, unavailable
-from tests.e2e.qemu import boot
-from tests.e2e.test_netboot import explain, requested
+from tests.e2e.qemu import boot, explain, requested
 
 pytestmark = pytest.mark.qemu
 
