@@ -135,7 +135,7 @@ OPTIONS = (
     ("--idle-timeout", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "idle_timeout", None, "float>=0", "SECONDS",
      "resident: exit after this long without a connection"),
     ("--grace", ("scgi-run", "scgi-wsgi", "scgi-bootmenu"), "grace", 30.0, "float>=0", "SECONDS",
-     "resident: on SIGTERM, wait this long for running requests, then end them"),
+     "resident: on SIGTERM or SIGHUP, wait this long for running requests, then end them"),
     ("--requests-per-child", ("scgi-wsgi", "scgi-bootmenu"), "requests_per_child", 1, "int>=1", "N",
      "resident: with N > 1, --max-children workers are forked up front and each serves up to N "
      "connections before it is replaced: no fork per request, but what one request leaves in a "

@@ -12,11 +12,13 @@ that is the whole gain over one-shot mode.
   it on fds 0 and 1 and runs the front-end's one-shot path, the header
   already read.
 - `Pool` (`--requests-per-child N`): `--max-children` workers forked once
-  serve N connections each, then exit and are replaced. The frame passes
-  each connection (SCM_RIGHTS) and its header to an idle worker over that
-  worker's own socketpair; a worker whose socketpair ends (the frame stopped,
-  or was killed) exits. The price is isolation: what one request leaves in
-  a worker's memory the next one sees.
+  serve N connections each, then exit and are replaced. They accept on the
+  listener themselves and pass the frame (SCM_RIGHTS, over each worker's
+  own socketpair) only a connection whose header did not come with it; the
+  frame reads that header and passes it back to a free worker. A worker
+  whose socketpair ends (the frame stopped, or was killed) exits. The price
+  is isolation: what one request leaves in a worker's memory the next one
+  sees.
 - `cgi_resident.CgiSpawner` (`scgi-run`): the script starts with posix_spawn.
 
 The frame's part, once for all three: a wake-up pipe that the signal
