@@ -60,6 +60,7 @@ __all__ = ["ACCEPT_PAUSE", "KILL_GRACE", "SEND_TIMEOUT", "STOP_SIGNALS", "ForkEa
 ACCEPT_PAUSE = 0.1
 #: Seconds a write to a client may make no progress before it fails (SO_SNDTIMEO).
 SEND_TIMEOUT = 60.0
+_SEND_TIMEVAL = struct.pack("ll", int(SEND_TIMEOUT), int(SEND_TIMEOUT % 1 * 1_000_000))  # struct timeval
 #: Signals that ask for a graceful stop. SIGHUP too: a resident server has no
 #: configuration to reload, and a supervisor restarts it after the stop.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -413,7 +414,7 @@ class Frame:
         while self.queue and not self.stopping and self.strategy.has_slot():
             held = self.queue.popleft()
             del self.held[held.fd]
-            held.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(SEND_TIMEOUT))
+            held.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SEND_TIMEVAL)
             self.strategy.take(held)
 
     def _drain(self, held: Held) -> None:
@@ -665,6 +666,9 @@ class Pool:
         self.frame.watch(ours.fileno(), lambda events: self.message(worker))
 
     def busy(self) -> bool:
+        """A request in progress; once stopping, any worker not yet gone (an idle one is on its way out)."""
+        if self.stopped:
+            return bool(self.workers)
         return any(worker.passed for worker in self.workers.values()) or BUSY in self.activity.tolist()
 
     def last_active(self) -> float:
@@ -725,7 +729,7 @@ class _WorkerSide:
                 chunk = sock.recv(parser.needed(), socket.MSG_DONTWAIT)
                 environ = parser.feed(chunk) if chunk else None
                 if environ is not None:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(SEND_TIMEOUT))
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SEND_TIMEVAL)
                     return sock, environ
                 if not chunk:
                     break
@@ -907,10 +911,6 @@ def _kill(pid: int, number: int) -> None:
         os.kill(pid, number)
     except ProcessLookupError:
         pass
-
-
-def _timeval(seconds: float) -> bytes:
-    return struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
 
 
 def _above_stdio(listen_fd: int) -> int:
