@@ -146,7 +146,7 @@ class Frame:
         self.held: dict[int, Held] = {}
         self.queue: deque[Held] = deque()  # whole headers waiting for a slot
         self.held_limit = held_limit()
-        self.stopping: list[int] = []  # signals received; not empty means stop
+        self.stopping: list[int] = []  # signals received (0: the idle clock ran out); not empty means stop
         self.listening = False
         self.paused_until = 0.0  # after accept() failed: the listener is left alone until then
         self.accept_failing = False  # said once in the log until an accept succeeds
@@ -307,7 +307,8 @@ class Frame:
                     return
             elif not busy and idle_timeout is not None and now - last_activity >= idle_timeout:
                 log_line(f"idle for {idle_timeout:g}s, exiting")
-                return
+                self.stopping.append(0)  # no signal: the idle clock; stop as on SIGTERM (a pool's workers exit)
+                continue
             self._listen(stop_deadline is None and now >= self.paused_until and not strategy.accepts_itself)
             deadlines = [strategy.next_deadline(now), stop_deadline]
             deadlines += [min(held.deadline, held.drain_until) if held.unread is not None else held.deadline
@@ -647,6 +648,9 @@ class Pool:
         if self.stopped:
             return None
         due = [self.due[slot] for slot in self.free_slots()]
+        idle_timeout = self.frame.options.idle_timeout
+        if idle_timeout is not None and BUSY in self.activity.tolist():
+            due.append(now + idle_timeout)  # the end of a request a worker accepted wakes nobody: look again
         return min(due) if due else None
 
     def fork_worker(self, slot: int, now: float) -> None:

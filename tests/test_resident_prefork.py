@@ -141,6 +141,15 @@ def test_a_request_in_flight_is_activity(pool):
     assert server.process.wait(10) == 0
 
 
+def test_the_pool_exits_when_idle_after_a_long_request(pool):
+    """The end of a request a worker accepted itself wakes nobody: the frame still sees the pool go idle."""
+    server = pool("--max-children", "2", "--requests-per-child", "5", "--idle-timeout", "1")
+    started = time.monotonic()
+    assert server.get("/sleep/2")["served"] == 1
+    assert server.process.wait(10) == 0
+    assert time.monotonic() - started < 6  # 2 s of request, 1 s idle, and the frame's next look
+
+
 def test_sigterm_lets_the_request_in_flight_complete(pool, tmp_path):
     server = pool("--max-children", "3", "--requests-per-child", "50")
     workers = server.workers(3)
