@@ -129,10 +129,11 @@ class Strategy(Protocol):
 class Frame:
     """The accept / read-header / hand-over / reap loop every strategy runs in; see the module docstring.
 
-    A Strategy has `start()`, `has_slot()`, `take(held)` (a connection with
-    its header; the strategy owns it now), `exited(pid, code)`, `tick(now)`
-    and `next_deadline(now)` for its own timers, `busy()`, `stop()` (a stop
-    was asked: start nothing new) and `end()` (the grace is over).
+    What a Strategy is told: `take(held)` a connection with its header (the
+    strategy owns it now), `exited(pid, code)`, `tick(now)` at its own
+    `next_deadline(now)`, `stop()` when a stop was asked (start nothing new),
+    `end()` when the grace is over; what it tells: `has_slot()`, `busy()`,
+    `last_active()` (for work the frame does not see end).
     """
 
     strategy: Strategy
@@ -216,10 +217,10 @@ class Frame:
 
         The child starts with the signals the frame catches at their
         defaults, SIGPIPE ignored, and none of the frame's descriptors but
-        those in `keep` and what `body` was given. STOP_SIGNALS stay blocked in it until `body`
-        calls `unblock`: until then a stop signal would reach the handler
-        the child inherited, which only notes it in the loop's list (the
-        child's copy of it), and the child would serve on.
+        those in `keep` and what `body` was given. STOP_SIGNALS stay blocked
+        in it until `body` calls `unblock`: until then a stop signal would
+        reach the handler the child inherited, which only notes it in the
+        loop's list (the child's copy of it), and the child would serve on.
         """
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
@@ -276,7 +277,7 @@ class Frame:
         return 0
 
     def _loop(self) -> None:
-        """Until a stop signal or idleness; after a stop signal, until the work is done or --grace is over."""
+        """Until a stop signal or the idle clock; then until the work in progress is done or --grace is over."""
         strategy, idle_timeout = self.strategy, self.options.idle_timeout
         stop_deadline: float | None = None
         last_activity = time.monotonic()
@@ -407,7 +408,7 @@ class Frame:
         self._complete(held)
 
     def _complete(self, held: Held) -> None:
-        """Its header is in: in line for a slot (the loop hands it over, not this call: a strategy may be its caller)."""
+        """Its header is in: in line for a slot. The loop hands it over, not this call: a strategy may be its caller."""
         self.poller.unregister(held.fd)  # its body is the strategy's business
         self.queue.append(held)
 
