@@ -750,6 +750,17 @@ class _WorkerSide:
             pass  # the frame is gone: the connection goes with us
         sock.close()
 
+    def give_back(self) -> None:
+        """Pass back to the frame what it passed this worker before the worker shut its socketpair to retire."""
+        while True:
+            try:
+                data, fds = _receive(self.channel, self.max_header + 1, socket.MSG_DONTWAIT)
+            except OSError:
+                return
+            if not data or not fds:
+                return
+            self.hold(socket.socket(fileno=fds[0]), data)
+
     def passed(self, block: bool) -> "tuple[socket.socket, dict[str, str]] | None | Literal[False]":
         """A connection the frame passed, with its header; None if none; False at the socketpair's end."""
         try:
@@ -776,7 +787,7 @@ def _work(side: _WorkerSide, handle: Handler, requests: int, unblock: Callable[[
     The frame stops a worker by closing its socketpair, which also ends it
     when the frame is killed. A worker that has served `requests` shuts its
     end for reading first, so that the frame passes it nothing more, and
-    serves what was already passed. A SIGTERM sent to the worker itself
+    passes back what was already passed. A SIGTERM sent to the worker itself
     (systemd signals every process of the unit) stops it at once when
     idle, after its request when busy; SIGINT and SIGHUP (a terminal's, sent
     to the whole group) are left to the frame.
@@ -838,8 +849,7 @@ def _work(side: _WorkerSide, handle: Handler, requests: int, unblock: Callable[[
                 served += 1
                 serve(*accepted, passed=False)
         side.channel.shutdown(socket.SHUT_RD)  # retiring: the frame's next pass fails and goes elsewhere
-        while not stopped and (passed := side.passed(block=False)):
-            serve(*passed, passed=True)
+        side.give_back()
     except _StopWorker:
         pass
 
