@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Parse a realistic ~1 KB nginx header block: microseconds per parse, against the 2011 algorithm.
+"""Parse a realistic ~1 KB nginx header block: microseconds per parse, against the 2011 algorithm and sioscgi.
 
 The baseline is the 2011 `inetd_scgi` way, over the same bytes in memory:
 length digits read one at a time, `split(b"\\0")`, one decode per item, no
-validation. Ours validates every rule of the protocol module.
+validation. Ours validates every rule of the protocol module. sioscgi
+(PyPI; a sans-I/O SCGI parser, bench-only) is timed too when the
+interpreter has it. Then the same three over header blocks from 0.5 KB to
+256 KB (one cookie grown), per KB: a parser's cost must grow linearly.
 
     python bench/parse_request.py [--rounds N]
+    python -m venv v && v/bin/pip install sioscgi && v/bin/python bench/parse_request.py
 """
 
 from __future__ import annotations
@@ -53,6 +57,36 @@ def parse_2011(data: bytes) -> dict[str, str]:
     return environ
 
 
+def parse_sioscgi(data: bytes) -> dict[str, bytes]:
+    """sioscgi's reader fed the whole request at once, up to its Headers event."""
+    from sioscgi.request import Headers, SCGIReader
+
+    reader = SCGIReader(rx_buffer_limit=len(data) + 1)
+    reader.receive_data(data)
+    event = reader.next_event()
+    assert isinstance(event, Headers), event
+    return event.environment
+
+
+def have_sioscgi() -> bool:
+    try:
+        import sioscgi.request  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def sized_headers(size: int) -> list[tuple[str, str]]:
+    """A header block of about `size` bytes: NGINX_HEADERS cut short, or with the cookie grown."""
+    base = len(encode_request(NGINX_HEADERS))
+    if size < base:
+        return [pair for index, pair in enumerate(NGINX_HEADERS)
+                if len(encode_request(NGINX_HEADERS[:index + 1])) <= size]
+    grown = dict(NGINX_HEADERS)
+    grown["HTTP_COOKIE"] += "c" * (size - base)
+    return list(grown.items())
+
+
 def interleaved_microseconds(functions, data: bytes, rounds: int, number: int) -> list[list[float]]:
     """Time each function `rounds` times, alternating, so machine load drifts over both alike."""
     timers = [timeit.Timer(lambda f=f: f(data)) for f in functions]
@@ -71,12 +105,29 @@ def main() -> int:
     data = encode_request(NGINX_HEADERS, b"BODY123")
     assert parse_2011(data) == parse_request(data)[0]
     header_size = parse_request(data)[1]
-    ours, baseline = interleaved_microseconds((parse_request, parse_2011), data, args.rounds, args.number)
+    parsers = {"parse_request": parse_request, "2011 algorithm": parse_2011}
+    if have_sioscgi():
+        parsers["sioscgi"] = parse_sioscgi
+        assert {k: v.encode("latin-1") for k, v in parse_request(data)[0].items()} == parse_sioscgi(data)
+    times = dict(zip(parsers, interleaved_microseconds(list(parsers.values()), data, args.rounds, args.number)))
     print(f"python {sys.version.split()[0]}, header block {header_size} bytes, {len(NGINX_HEADERS) + 2} headers")
     print(f"{'':24}{'min':>9}{'median':>9}   (microseconds per parse)")
-    for name, times in (("parse_request", ours), ("2011 algorithm", baseline)):
-        print(f"{name:24}{min(times):9.2f}{statistics.median(times):9.2f}")
-    print(f"speed-up over 2011 (min): {min(baseline) / min(ours):.2f}x")
+    for name, runs in times.items():
+        print(f"{name:24}{min(runs):9.2f}{statistics.median(runs):9.2f}")
+    for name in parsers:
+        if name != "parse_request":
+            print(f"parse_request against {name} (min): {min(times[name]) / min(times['parse_request']):.2f}x")
+    if not have_sioscgi():
+        print("sioscgi: not installed in this interpreter (pip install sioscgi), not timed")
+    print()
+    print("| header block | " + " | ".join(f"{name}, µs per KB" for name in parsers) + " |")
+    print("| --- |" + " --- |" * len(parsers))
+    for size in (512, 1024, 4096, 16384, 65536, 262144):
+        block = encode_request(sized_headers(size))
+        kilobytes = parse_request(block)[1] / 1024
+        number = max(args.number * 1024 // size, 20)
+        runs = interleaved_microseconds(list(parsers.values()), block, 5, number)
+        print(f"| {kilobytes:.1f} KB | " + " | ".join(f"{min(r) / kilobytes:.2f}" for r in runs) + " |")
     return 0
 
 
