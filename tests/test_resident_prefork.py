@@ -51,6 +51,23 @@ def pool(serving):
     return start
 
 
+def test_a_header_that_trickles_in_is_passed_back_to_a_worker(pool):
+    """A worker that gets a connection without its header hands it to the frame and serves on; the frame
+    reads the rest and passes it back whole, to a worker, which serves it like any other."""
+    server = pool("--max-children", "1", "--requests-per-child", "100")
+    (worker,) = server.workers(1)
+    data = encode_request(build_params("POST", "/n/7"), b"7")
+    with server.connect() as sock:
+        for piece in (data[:5], data[5:40], data[40:]):
+            sock.sendall(piece)
+            time.sleep(0.2)
+            if piece is data[:5]:  # held by the frame, not by the one worker, which serves others meanwhile
+                assert [server.get(timeout=5)["pid"] for _ in range(4)] == [worker] * 4
+        answer = json.loads(parse_response(read_all(sock)).body)
+    assert answer["body"] == "7" and answer["pid"] == worker
+    assert server.log_lines() == []
+
+
 def test_200_requests_from_50_clients_reuse_at_most_n_per_worker(pool):
     server = pool("--max-children", "4", "--requests-per-child", "10")
     with ThreadPoolExecutor(50) as clients:
