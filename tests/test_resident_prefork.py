@@ -58,11 +58,12 @@ def test_a_header_that_trickles_in_is_passed_back_to_a_worker(pool):
     (worker,) = server.workers(1)
     data = encode_request(build_params("POST", "/n/7"), b"7")
     with server.connect() as sock:
-        for piece in (data[:5], data[5:40], data[40:]):
+        sock.sendall(data[:5])
+        time.sleep(0.2)  # held by the frame now, not by the one worker, which serves others meanwhile
+        assert [server.get(timeout=5)["pid"] for _ in range(4)] == [worker] * 4
+        for piece in (data[5:40], data[40:]):
             sock.sendall(piece)
             time.sleep(0.2)
-            if piece is data[:5]:  # held by the frame, not by the one worker, which serves others meanwhile
-                assert [server.get(timeout=5)["pid"] for _ in range(4)] == [worker] * 4
         answer = json.loads(parse_response(read_all(sock)).body)
     assert answer["body"] == "7" and answer["pid"] == worker
     assert server.log_lines() == []
