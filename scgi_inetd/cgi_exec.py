@@ -34,8 +34,8 @@ from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL
                      check_body_size, read_request, spool_body)
 
 __all__ = ["RESET_SIGNALS", "CgiConfig", "body_on_stdin", "content_length", "enter_own_process_group",
-           "enter_script_directory", "exec_script", "find_script", "refuse", "refuse_to_run", "restore_signals",
-           "script_invocation", "serve_connection"]
+           "enter_script_directory", "exec_script", "find_script", "not_started", "refuse", "refuse_to_run",
+           "restore_signals", "script_invocation", "serve_connection"]
 
 #: Signals set back to their default action before exec: Python ignores SIGPIPE
 #: and SIGXFSZ, the resident loop handles others, and ignored dispositions
@@ -241,11 +241,16 @@ def enter_script_directory(path: str, root: str | None) -> str:
 
 
 def refuse_to_run(error: "OSError | ProtocolError", path: str, unread: int) -> None:
-    """Answer a script that did not start: its status when it changed since the check, else 500."""
+    """Answer a script that did not start (see not_started)."""
+    failure = not_started(error, path)
+    refuse(failure.status, failure.message, failure.detail, unread=unread)
+
+
+def not_started(error: "OSError | ProtocolError", path: str) -> RequestError:
+    """What to answer for a script that did not start: its status when it changed since the check, else 500."""
     if isinstance(error, ProtocolError):
-        refuse(error.status, str(error), f"{path!r}: {error.detail}", unread=unread)
-    else:
-        refuse(500, "cannot execute the script", f"{path!r}: {error.strerror}", unread=unread)
+        return RequestError(error.status, error.message, f"{path!r}: {error.detail}")
+    return RequestError(500, "cannot execute the script", f"{path!r}: {error.strerror}")
 
 
 def enter_own_process_group() -> None:

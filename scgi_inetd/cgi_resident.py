@@ -34,7 +34,7 @@ import time
 
 from .answer import DISCARD_LIMIT
 from .cgi_exec import (RESET_SIGNALS, CgiConfig, content_length, enter_script_directory, find_script,
-                       script_invocation)
+                       not_started, script_invocation)
 from .logsink import log_line
 from .options import ServeOptions
 from .process_group import KILL_GRACE, group_alive, signal_group
@@ -190,12 +190,9 @@ class CgiSpawner:
         argv, environ = invocation
         try:
             pid = spawn(argv, environ, stdin, held.fd, self.home, self.config.root)
-        except ProtocolError as error:  # a ScriptError: changed since it was checked
-            self.frame.refuse(held.sock, error.status, str(error), error.detail, unread)
-            return
-        except OSError as error:
-            self.frame.refuse(held.sock, 500, "cannot execute the script",
-                              f"{argv[0]!r}: {error.strerror}", unread)
+        except (OSError, ProtocolError) as error:  # ProtocolError: a ScriptError, changed since it was checked
+            failure = not_started(error, argv[0])
+            self.frame.refuse(held.sock, failure.status, failure.message, failure.detail, unread)
             return
         timeout = self.config.timeout
         self.running[pid] = Running(pid, None if timeout is None else time.monotonic() + timeout)

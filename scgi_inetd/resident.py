@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # typing costs a resident start 5 ms
     Handler = Callable[[dict[str, str]], object]
 
 __all__ = ["ACCEPT_PAUSE", "KILL_GRACE", "SEND_TIMEOUT", "STOP_SIGNALS", "ForkEach", "Frame", "Held", "Pool",
-           "Worker", "end_children", "held_limit", "serve"]
+           "Worker", "end_children", "held_limit", "read_header", "serve", "set_send_timeout"]
 
 #: Seconds the listener is left alone after accept() failed (EMFILE, ENFILE,
 #: ENOBUFS): it stays readable while the connection waits, and trying again at
@@ -389,28 +389,15 @@ class Frame:
         if held.unread is not None:
             self._drain(held)
             return
-        parser = held.parser
         try:
-            for _ in range(2):  # a header sent whole comes in two reads (RequestParser.needed)
-                try:
-                    chunk = held.sock.recv(parser.needed(), socket.MSG_DONTWAIT)
-                except (BlockingIOError, InterruptedError):
-                    return
-                except ConnectionError as error:
-                    raise header_connection_lost(error) from None
-                if not chunk:
-                    raise header_cut_short(len(parser.buffer))
-                held.environ = parser.feed(chunk)
-                if held.environ is not None:
-                    break
-            else:
-                return
+            held.environ = read_header(held.sock, held.parser)
         except ProtocolError as error:
             # What follows a refused header is never ours to pass on; reading it
             # (until EOF, at most DISCARD_LIMIT) spares the client a reset.
             self.refuse(held.sock, error.status, str(error), error.detail, unread=DISCARD_LIMIT)
             return
-        self._complete(held)
+        if held.environ is not None:
+            self._complete(held)
 
     def _complete(self, held: Held) -> None:
         """Its header is in: in line for a slot. The loop hands it over, not this call: a strategy may be its caller."""
@@ -421,7 +408,7 @@ class Frame:
         while self.queue and not self.stopping and self.strategy.has_slot():
             held = self.queue.popleft()
             del self.held[held.fd]
-            held.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SEND_TIMEVAL)
+            set_send_timeout(held.sock)
             self.strategy.take(held)
 
     def _drain(self, held: Held) -> None:
@@ -453,6 +440,32 @@ class Frame:
             else:
                 self.queue.remove(held)
         held.sock.close()
+
+
+def read_header(sock: socket.socket, parser: RequestParser) -> dict[str, str] | None:
+    """What has come of the header, without waiting: the environ once it is whole, else None.
+
+    At most two reads: a header sent whole comes in two (RequestParser.needed).
+    Raises ProtocolError: malformed, or the connection closed or lost inside it.
+    """
+    for _ in range(2):
+        try:
+            chunk = sock.recv(parser.needed(), socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except ConnectionError as error:
+            raise header_connection_lost(error) from None
+        if not chunk:
+            raise header_cut_short(len(parser.buffer))
+        environ = parser.feed(chunk)
+        if environ is not None:
+            return environ
+    return None
+
+
+def set_send_timeout(sock: socket.socket) -> None:
+    """SEND_TIMEOUT on a connection handed on to be served."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SEND_TIMEVAL)
 
 
 def held_limit() -> int:
@@ -735,18 +748,14 @@ class _WorkerSide:
         self.accept_failing = False
         parser = RequestParser(self.max_header)
         try:
-            for _ in range(2):  # a header sent whole comes in two reads (RequestParser.needed)
-                chunk = sock.recv(parser.needed(), socket.MSG_DONTWAIT)
-                environ = parser.feed(chunk) if chunk else None
-                if environ is not None:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SEND_TIMEVAL)
-                    return sock, environ
-                if not chunk:
-                    break
-        except (OSError, ProtocolError):
-            pass
-        self.hold(sock, parser.buffer)
-        return None
+            environ = read_header(sock, parser)
+        except ProtocolError:  # the frame answers it, from what came
+            environ = None
+        if environ is None:
+            self.hold(sock, parser.buffer)
+            return None
+        set_send_timeout(sock)
+        return sock, environ
 
     def hold(self, sock: socket.socket, received: bytes) -> None:
         try:
