@@ -22,12 +22,16 @@ import os
 import select
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError, RequestError, RequestParser
 
 __all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_HEADER_TIMEOUT", "DEFAULT_SPOOL_DIR", "MEMORY_SPOOL",
            "BodyError", "body_short", "body_stalled", "check_body_size", "header_connection_lost",
-           "header_cut_short", "header_timed_out", "one_connection", "open_spool", "read_request", "spool_body",
-           "write_spool"]
+           "header_cut_short", "header_timed_out", "one_connection", "open_spool", "read_header_step", "read_request",
+           "spool_body", "write_spool"]
 
 # A client that has not sent its header after this long is not coming: nginx
 # sends it in one write right after connecting. Bounds a slow-loris client.
@@ -83,15 +87,26 @@ def read_request(
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
             raise header_timed_out()
-        try:
-            chunk = os.read(fd, parser.needed())
-        except ConnectionError as error:
-            raise header_connection_lost(error) from None
-        if not chunk:
-            raise header_cut_short(len(parser.buffer))
-        environ = parser.feed(chunk)
+        environ = read_header_step(parser, lambda size: os.read(fd, size))
         if environ is not None:
             return environ
+
+
+def read_header_step(parser: RequestParser, read: "Callable[[int], bytes]") -> "dict[str, str] | None":
+    """One `read(size)` of what RequestParser.needed() allows, fed to `parser`; the environ once whole.
+
+    The step every header reader takes (read_request here, the resident
+    loop's non-blocking one). Raises ProtocolError when the connection is
+    lost or closed inside the header, or the header is malformed; what
+    `read` raises otherwise (BlockingIOError) passes through.
+    """
+    try:
+        chunk = read(parser.needed())
+    except ConnectionError as error:
+        raise header_connection_lost(error) from None
+    if not chunk:
+        raise header_cut_short(len(parser.buffer))
+    return parser.feed(chunk)
 
 
 def one_connection(fd: int) -> bool:

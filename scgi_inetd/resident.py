@@ -46,7 +46,7 @@ from .logsink import log_line
 from .options import ServeOptions
 from .process_group import KILL_GRACE
 from .protocol import ProtocolError, RequestParser
-from .reader import header_connection_lost, header_cut_short, header_timed_out
+from .reader import header_timed_out, read_header_step
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a resident start 5 ms
@@ -448,16 +448,14 @@ def read_header(sock: socket.socket, parser: RequestParser) -> dict[str, str] | 
     At most two reads: a header sent whole comes in two (RequestParser.needed).
     Raises ProtocolError: malformed, or the connection closed or lost inside it.
     """
+    def receive(size: int) -> bytes:
+        return sock.recv(size, socket.MSG_DONTWAIT)
+
     for _ in range(2):
         try:
-            chunk = sock.recv(parser.needed(), socket.MSG_DONTWAIT)
+            environ = read_header_step(parser, receive)
         except (BlockingIOError, InterruptedError):
             return None
-        except ConnectionError as error:
-            raise header_connection_lost(error) from None
-        if not chunk:
-            raise header_cut_short(len(parser.buffer))
-        environ = parser.feed(chunk)
         if environ is not None:
             return environ
     return None
