@@ -12,7 +12,7 @@ path in each forked child, which is what `scgi-run` still does with
 import os
 import sys
 
-from scgi_inetd.cgi_exec import CgiConfig, serve_connection
+from scgi_inetd.cgi_exec import CgiConfig, serve_handed
 from scgi_inetd.logsink import open_log
 from scgi_inetd.listener import bind_listener
 from scgi_inetd.resident import serve
@@ -23,7 +23,7 @@ def main() -> int:
     open_log(None)
     config = CgiConfig(directory=directory)
     listen_fd = bind_listener(f"unix:{path}", mode=0o666)
-    return serve(listen_fd, lambda request: serve_connection(config, request=request))
+    return serve(listen_fd, lambda request, fd: serve_handed(config, None, request, fd))
 
 
 if __name__ == "__main__":

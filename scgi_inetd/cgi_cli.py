@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .cgi_exec import Runner
 
 from .cgi_env import is_variable_name, operator_environ
-from .cgi_exec import CgiConfig, serve_connection
+from .cgi_exec import CgiConfig, serve_connection, serve_handed
 from .logsink import open_log
 from .options import RUN, ServeOptions, UsageError, parse_options
 from .reader import one_connection
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         # The supervisor that fixes the Status line is a process per request.
         from .resident import serve
 
-        return serve(listen_fd, lambda request: serve_connection(config, run, request), options)
+        return serve(listen_fd, lambda request, fd: serve_handed(config, run, request, fd), options)
     from .cgi_resident import serve as serve_spawning
 
     return serve_spawning(listen_fd, config, options)

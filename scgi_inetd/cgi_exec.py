@@ -35,7 +35,7 @@ from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL
 
 __all__ = ["RESET_SIGNALS", "CgiConfig", "body_on_stdin", "content_length", "enter_own_process_group",
            "enter_script_directory", "exec_script", "find_script", "not_started", "refuse", "refuse_to_run",
-           "restore_signals", "script_invocation", "serve_connection"]
+           "restore_signals", "script_invocation", "serve_connection", "serve_handed"]
 
 #: Signals set back to their default action before exec: Python ignores SIGPIPE
 #: and SIGXFSZ, the resident loop handles others, and ignored dispositions
@@ -100,6 +100,17 @@ class CgiConfig:
     def root(self) -> str | None:
         """DIR's real path in directory mode, below which the exec finds the checked script again."""
         return None if self.resolver is None else self.resolver.real_directory
+
+
+def serve_handed(config: CgiConfig, run: "Runner | None", request: dict[str, str], fd: int) -> int:
+    """serve_connection for a connection a resident loop hands on, on ``fd``, its header read.
+
+    The connection goes on fds 0 and 1 first: they are the script's stdin
+    and stdout, as in one-shot mode.
+    """
+    os.dup2(fd, 0)
+    os.dup2(fd, 1)
+    return serve_connection(config, run, request)
 
 
 def serve_connection(config: CgiConfig, run: "Runner | None" = None,

@@ -128,6 +128,11 @@ def netstring_extent(data: bytes, max_header: int = DEFAULT_MAX_HEADER) -> int:
     exceed `max_header`, and ProtocolError(400) for anything but a DJB
     netstring length (ASCII digits, no sign or space, no leading zero but "0").
     """
+    return _prefix(data, max_header)[1]
+
+
+def _prefix(data: bytes, max_header: int) -> tuple[int, int]:
+    """netstring_extent's work: the offset of the length's ':', and the netstring's size."""
     max_digits = 6 if max_header == DEFAULT_MAX_HEADER else len(str(max_header))
     colon = data.find(b":", 0, max_digits + 1)
     if colon > 0 and (colon == 1 or data[0] != 0x30):
@@ -135,7 +140,7 @@ def netstring_extent(data: bytes, max_header: int = DEFAULT_MAX_HEADER) -> int:
         if digits.isdigit():
             length = int(digits)
             if length <= max_header:
-                return colon + length + 2
+                return colon, colon + length + 2
     _refuse_prefix(data[: colon if colon >= 0 else max_digits + 1], colon, max_header)
     raise IncompleteRequest
 
@@ -161,12 +166,12 @@ def parse_request(
     Returns the environ (latin-1 str names and values) and the offset at which
     the body starts. Raises IncompleteRequest or ProtocolError.
     """
-    end = netstring_extent(data, max_header)
+    colon, end = _prefix(data, max_header)
     if len(data) < end:
         raise IncompleteRequest
     if data[end - 1] != 0x2C:
         raise _error(f"netstring ends with {data[end - 1:end]!r}, not ','", end - 1)
-    base = data.find(b":") + 1
+    base = colon + 1
     if data[end - 2] != 0 or end - 2 < base:
         raise _error("header block does not end with NUL", end - 2)
     # One decode and one split for the whole block: the speed of this

@@ -8,9 +8,8 @@ process: only a whole header is handed to a strategy, which serves the
 request with what was imported once before the loop (the app, the library):
 that is the whole gain over one-shot mode.
 
-- `ForkEach` (`--requests-per-child 1`): a forked child per connection puts
-  it on fds 0 and 1 and runs the front-end's one-shot path, the header
-  already read.
+- `ForkEach` (`--requests-per-child 1`): a forked child per connection
+  runs the front-end's one-shot path on it, the header already read.
 - `Pool` (`--requests-per-child N`): `--max-children` workers forked once
   serve N connections each, then exit and are replaced. They accept on the
   listener themselves and pass the frame (SCM_RIGHTS, over each worker's
@@ -52,8 +51,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a resident start 5 ms
     from typing import Callable, Literal, Protocol
 
-    #: A front-end's one-shot path for a connection on fds 0 and 1 whose header (the environ) is read.
-    Handler = Callable[[dict[str, str]], object]
+    #: A front-end's one-shot path for the connection on a descriptor, its header (the environ) read.
+    Handler = Callable[[dict[str, str], int], object]
 
 __all__ = ["ACCEPT_PAUSE", "KILL_GRACE", "SEND_TIMEOUT", "STOP_SIGNALS", "ForkEach", "Frame", "Held", "Pool",
            "Worker", "end_children", "held_limit", "read_header", "serve", "set_send_timeout"]
@@ -72,6 +71,14 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 ACCEPTS_PER_TURN = 64
 #: Bytes read at a time from a refused request's body.
 DRAIN_CHUNK = 1 << 16
+#: Seconds a pool worker waits for a header that had not come when it
+#: accepted, before passing the connection to the frame. A client connects
+#: and then writes, and a worker woken by the connect is often quicker than
+#: the write (one connection in fifteen from nginx on an idle pool): the
+#: header is on its way and comes within microseconds, while passing it
+#: through the frame costs both sides far more. A client that sends nothing
+#: costs one worker this once.
+HEADER_WAIT = 0.002
 
 
 def serve(listen_fd: int, handle: Handler, options: ServeOptions | None = None) -> int:
@@ -493,11 +500,8 @@ class ForkEach:
 
     def take(self, held: Held) -> None:
         def child(unblock: Callable[[], None]) -> None:
-            os.dup2(held.fd, 0)
-            os.dup2(held.fd, 1)
-            held.sock.close()
             unblock()
-            self.handle(held.request)
+            self.handle(held.request, held.fd)
 
         self.children.add(self.frame.fork(child))
         held.sock.close()
@@ -747,6 +751,8 @@ class _WorkerSide:
         parser = RequestParser(self.max_header)
         try:
             environ = read_header(sock, parser)
+            if environ is None:
+                environ = self.wait_header(sock, parser)
         except ProtocolError:  # the frame answers it, from what came
             environ = None
         if environ is None:
@@ -754,6 +760,18 @@ class _WorkerSide:
             return None
         set_send_timeout(sock)
         return sock, environ
+
+    @staticmethod
+    def wait_header(sock: socket.socket, parser: RequestParser) -> dict[str, str] | None:
+        """The header, if it comes within HEADER_WAIT; else None. Raises ProtocolError as read_header does."""
+        waiting = select.poll()
+        waiting.register(sock, select.POLLIN)
+        deadline = time.monotonic() + HEADER_WAIT
+        while (left := deadline - time.monotonic()) > 0 and waiting.poll(left * 1000):
+            environ = read_header(sock, parser)
+            if environ is not None:
+                return environ
+        return None
 
     def hold(self, sock: socket.socket, received: bytes) -> None:
         try:
@@ -792,11 +810,11 @@ class _WorkerSide:
 
 
 def _work(side: _WorkerSide, handle: Handler, requests: int, unblock: Callable[[], None]) -> None:
-    """A pool worker's life: serve connections on fds 0 and 1, accepted or passed by the frame.
+    """A pool worker's life: serve connections accepted, or passed by the frame.
 
-    Between connections fds 0 and 1 are /dev/null, so the one just served
-    has no descriptor left here and its client sees the end of the response.
-    The frame stops a worker by closing its socketpair, which also ends it
+    Each connection is served on its own descriptor (no dup2 onto fds 0 and
+    1: four system calls a request) and closed after, so its client sees the
+    end of the response; the worker's fds 0 and 1 are /dev/null. The frame stops a worker by closing its socketpair, which also ends it
     when the frame is killed. A worker that has served `requests` shuts its
     end for reading first, so that the frame passes it nothing more, and
     passes back what was already passed. A SIGTERM sent to the worker itself
@@ -804,8 +822,6 @@ def _work(side: _WorkerSide, handle: Handler, requests: int, unblock: Callable[[
     idle, after its request when busy; SIGINT and SIGHUP (a terminal's, sent
     to the whole group) are left to the frame.
     """
-    import select
-
     busy = stopped = False
 
     def stop(number: int, frame: object) -> None:
@@ -819,13 +835,9 @@ def _work(side: _WorkerSide, handle: Handler, requests: int, unblock: Callable[[
         busy = True
         side.activity[side.slot] = BUSY
         try:
-            os.dup2(sock.fileno(), 0)
-            os.dup2(sock.fileno(), 1)
-            sock.close()
-            handle(environ)
+            handle(environ, sock.fileno())
         finally:
-            os.dup2(null, 0)
-            os.dup2(null, 1)
+            sock.close()
             side.activity[side.slot] = time.monotonic()
             busy = False
         if passed:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
 
 __all__ = ["APP_FAILURES", "BLOCK_SIZE", "CONTROL_BYTES", "DUPLICATE_CGI_NAMES", "HOP_BY_HOP",
            "SENDFILE_CHUNK", "TOKEN_CHARS", "ClientGone", "FileWrapper", "HeaderError", "Response",
-           "build_environ", "handle_connection", "host_name", "listen_and_log", "printable", "render_head",
+           "build_environ", "checked_name", "handle_connection", "host_name", "listen_and_log", "printable", "render_head",
            "request_path", "run_app", "sendfile", "serve_app"]
 
 # Response headers that describe one HTTP connection, not the response; an
@@ -161,8 +161,8 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
         return 0
     from .resident import serve
 
-    def handle(request: dict[str, str]) -> None:
-        handle_connection(app, errors, stdin=0, stdout=1, script_name=script_name,
+    def handle(request: dict[str, str], fd: int) -> None:
+        handle_connection(app, errors, stdin=fd, stdout=fd, script_name=script_name,
                           run_once=False, request=request, **limits)
 
     return serve(listener, handle, options)
@@ -318,13 +318,7 @@ def render_head(status: str, headers: list) -> tuple[bytes, int | None]:
         name, value = item
         if type(name) is not str or type(value) is not str:
             raise HeaderError(f"header name and value must be str: {item!r}")
-        if not name or not TOKEN_CHARS.issuperset(name) or name[-1] in "-_":
-            raise HeaderError(f"invalid header name: {name!r}")
-        lower = name.lower()
-        if lower in HOP_BY_HOP:
-            raise HeaderError(f"hop-by-hop header not allowed from an app: {name!r}")
-        if lower == "status":
-            raise HeaderError("the status goes to start_response, not in a Status header")
+        lower = _CHECKED_NAMES.get(name) or checked_name(name)
         if lower == "content-length":
             if not value.isascii() or not value.isdigit() or (length is not None and int(value) != length):
                 raise HeaderError(f"invalid Content-Length: {value!r}")
@@ -336,8 +330,29 @@ def render_head(status: str, headers: list) -> tuple[bytes, int | None]:
     return "".join(lines).encode("latin-1"), length
 
 
+#: Header names that passed checked_name, to their lower-case form: an app
+#: sends the same few names with every response.
+_CHECKED_NAMES: dict[str, str] = {}
+
+
+def checked_name(name: str) -> str:
+    """A header name an app may send, lower-cased; raises HeaderError for any other."""
+    if not name or not TOKEN_CHARS.issuperset(name) or name[-1] in "-_":
+        raise HeaderError(f"invalid header name: {name!r}")
+    lower = name.lower()
+    if lower in HOP_BY_HOP:
+        raise HeaderError(f"hop-by-hop header not allowed from an app: {name!r}")
+    if lower == "status":
+        raise HeaderError("the status goes to start_response, not in a Status header")
+    if len(_CHECKED_NAMES) < 256:
+        _CHECKED_NAMES[name] = lower
+    return lower
+
+
 def printable(text: str) -> bool:
     """True when ``text`` is latin-1 without control characters (CR, LF, NUL, ...); tab is allowed."""
+    if text.isascii() and text.isprintable():  # most are: no encoding needed
+        return True
     try:
         raw = text.encode("latin-1")
     except UnicodeEncodeError:

@@ -37,12 +37,23 @@ with socket.socket(fileno=1) as connection:
     connection.sendall(f"Status: 200 OK\\r\\n\\r\\n{seconds}".encode())
     connection.detach()
 """
+# A worker serves a connection on its own descriptor: the app finds it as the
+# one connected stream socket it has (the listener listens; the pool's socketpair is SOCK_SEQPACKET).
 SNDTIMEO_APP = """
 import os, socket, struct
+def connection():
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue
+        if sock.type == socket.SOCK_STREAM and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            return sock
+        sock.close()
 def app(environ, start_response):
-    connection = socket.socket(fileno=os.dup(1))
-    seconds, micros = struct.unpack("ll", connection.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16))
-    connection.close()
+    found = connection()
+    seconds, micros = struct.unpack("ll", found.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16))
+    found.close()
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [str(seconds).encode()]
 """

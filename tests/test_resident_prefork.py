@@ -69,6 +69,66 @@ def test_a_header_that_trickles_in_is_passed_back_to_a_worker(pool):
     assert server.log_lines() == []
 
 
+@pytest.fixture
+def worker_side(tmp_path: Path):
+    """A pool worker's side (resident._WorkerSide) on a real unix listener, its socketpair's other end, the address."""
+    from scgi_inetd import resident
+
+    address = str(tmp_path / "side.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(8)
+    listener.setblocking(False)
+    channel, frame_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    activity = memoryview(bytearray(8)).cast("d")
+    with listener, channel, frame_end:
+        yield resident._WorkerSide(listener, channel, activity, 0, 65536), frame_end, address
+
+
+def connect_and_send_later(address: str, data: bytes | None, delay: float) -> socket.socket:
+    """A client connected now that sends `data` after `delay` seconds from a thread (never, for None)."""
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect(address)
+    if data is not None:
+        threading.Timer(delay, client.sendall, (data,)).start()
+    return client
+
+
+def test_a_worker_waits_briefly_for_a_header_on_its_way_instead_of_passing_it(worker_side, monkeypatch):
+    """A client connects, then writes: a worker woken by the connect waits HEADER_WAIT for the header and
+    serves it itself, and the frame hears nothing of the connection."""
+    from scgi_inetd import resident
+
+    monkeypatch.setattr(resident, "HEADER_WAIT", 5.0)
+    side, frame_end, address = worker_side
+    with connect_and_send_later(address, encode_request(build_params("GET", "/on-its-way")), 0.2):
+        started = time.monotonic()
+        accepted = side.accept()
+        waited = time.monotonic() - started
+        assert accepted is not None, "the connection was passed to the frame"
+        sock, environ = accepted
+        sock.close()
+    assert environ["REQUEST_URI"] == "/on-its-way" and 0.15 < waited < 4
+    with pytest.raises(BlockingIOError):
+        frame_end.recv(1, socket.MSG_DONTWAIT)
+
+
+def test_a_header_that_does_not_come_within_the_wait_goes_to_the_frame(worker_side, monkeypatch):
+    from scgi_inetd import resident
+
+    monkeypatch.setattr(resident, "HEADER_WAIT", 0.1)
+    side, frame_end, address = worker_side
+    with connect_and_send_later(address, b"70:CONT", 0.0) as client:
+        time.sleep(0.05)  # the first bytes are in when the worker accepts; the rest never come
+        started = time.monotonic()
+        assert side.accept() is None
+        waited = time.monotonic() - started
+        data, ancillary, _, _ = frame_end.recvmsg(100, socket.CMSG_LEN(4), socket.MSG_DONTWAIT)
+        assert data == resident.HOLD + b"70:CONT" and len(ancillary) == 1
+        os.close(int.from_bytes(ancillary[0][2][:4], "little"))
+    assert 0.05 < waited < 2
+
+
 def test_200_requests_from_50_clients_reuse_at_most_n_per_worker(pool):
     server = pool("--max-children", "4", "--requests-per-child", "10")
     with ThreadPoolExecutor(50) as clients:
@@ -105,7 +165,7 @@ def test_default_is_a_fresh_child_per_connection(pool):
 
 
 def test_connection_is_closed_after_each_response_and_no_descriptor_of_it_stays(pool):
-    """The client sees EOF while the worker lives on: fds 0 and 1 are /dev/null again, no socket but the listener
+    """The client sees EOF while the worker lives on: fds 0 and 1 are /dev/null, no socket but the listener
     and the socketpair to the frame."""
     server = pool("--max-children", "1", "--requests-per-child", "100")
     (worker,) = server.workers(1)
