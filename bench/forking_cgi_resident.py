@@ -23,7 +23,7 @@ def main() -> int:
     open_log(None)
     config = CgiConfig(directory=directory)
     listen_fd = bind_listener(f"unix:{path}", mode=0o666)
-    return serve(listen_fd, lambda request, fd: serve_handed(config, None, request, fd))
+    return serve(listen_fd, lambda request, fd, _: serve_handed(config, None, request, fd))
 
 
 if __name__ == "__main__":

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         # The supervisor that fixes the Status line is a process per request.
         from .resident import serve
 
-        return serve(listen_fd, lambda request, fd: serve_handed(config, run, request, fd), options)
+        # No body bytes come with the header (the third argument): only pool workers read past it.
+        return serve(listen_fd, lambda request, fd, _: serve_handed(config, run, request, fd), options)
     from .cgi_resident import serve as serve_spawning
 
     return serve_spawning(listen_fd, config, options)

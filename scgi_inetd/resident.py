@@ -51,11 +51,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a resident start 5 ms
     from typing import Callable, Literal, Protocol
 
-    #: A front-end's one-shot path for the connection on a descriptor, its header (the environ) read.
-    Handler = Callable[[dict[str, str], int], object]
+    #: A front-end's one-shot path for the connection on a descriptor, its header (the environ) read,
+    #: and the body bytes that came with the header: none but in a pool worker (`Pool`).
+    Handler = Callable[[dict[str, str], int, bytes], object]
 
 __all__ = ["ACCEPT_PAUSE", "KILL_GRACE", "SEND_TIMEOUT", "STOP_SIGNALS", "ForkEach", "Frame", "Held", "Pool",
-           "Worker", "end_children", "held_limit", "read_header", "serve", "set_send_timeout"]
+           "Worker", "end_children", "held_limit", "message_size", "read_header", "serve", "set_send_timeout"]
 
 #: Seconds the listener is left alone after accept() failed (EMFILE, ENFILE,
 #: ENOBUFS): it stays readable while the connection waits, and trying again at
@@ -79,6 +80,11 @@ DRAIN_CHUNK = 1 << 16
 #: through the frame costs both sides far more. A client that sends nothing
 #: costs one worker this once.
 HEADER_WAIT = 0.002
+#: Bytes a pool worker asks for in its first read of a connection: most
+#: headers, and the body start that came with them (wsgi.input takes it), in
+#: one system call instead of two exact ones. Not more: a read allocates
+#: what it asks for.
+FIRST_READ = 4096
 
 
 def serve(listen_fd: int, handle: Handler, options: ServeOptions | None = None) -> int:
@@ -449,14 +455,16 @@ class Frame:
         held.sock.close()
 
 
-def read_header(sock: socket.socket, parser: RequestParser) -> dict[str, str] | None:
+def read_header(sock: socket.socket, parser: RequestParser, at_least: int = 0) -> dict[str, str] | None:
     """What has come of the header, without waiting: the environ once it is whole, else None.
 
-    At most two reads: a header sent whole comes in two (RequestParser.needed).
-    Raises ProtocolError: malformed, or the connection closed or lost inside it.
+    At most two reads: a header sent whole comes in two (RequestParser.needed),
+    or in one of `at_least` bytes, by a reader that takes the body bytes read
+    with it (parser.rest). Raises ProtocolError: malformed, or the
+    connection closed or lost inside it.
     """
     def receive(size: int) -> bytes:
-        return sock.recv(size, socket.MSG_DONTWAIT)
+        return sock.recv(max(size, at_least), socket.MSG_DONTWAIT)
 
     for _ in range(2):
         try:
@@ -471,6 +479,11 @@ def read_header(sock: socket.socket, parser: RequestParser) -> dict[str, str] | 
 def set_send_timeout(sock: socket.socket) -> None:
     """SEND_TIMEOUT on a connection handed on to be served."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SEND_TIMEVAL)
+
+
+def message_size(max_header: int) -> int:
+    """The largest message on a pool worker's socketpair: HOLD and the largest header netstring."""
+    return len(HOLD) + len(str(max_header)) + 1 + max_header + 1
 
 
 def held_limit() -> int:
@@ -501,7 +514,7 @@ class ForkEach:
     def take(self, held: Held) -> None:
         def child(unblock: Callable[[], None]) -> None:
             unblock()
-            self.handle(held.request, held.fd)
+            self.handle(held.request, held.fd, b"")
 
         self.children.add(self.frame.fork(child))
         held.sock.close()
@@ -618,7 +631,7 @@ class Pool:
         """
         assert worker.channel is not None
         try:
-            data, fds = _receive(worker.channel, self.frame.options.max_header + 1, socket.MSG_DONTWAIT)
+            data, fds = _receive(worker.channel, message_size(self.frame.options.max_header), socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return None
         except OSError:
@@ -728,17 +741,21 @@ class _WorkerSide:
         self.activity = activity
         self.slot = slot
         self.max_header = max_header
+        self.first_read = min(FIRST_READ, message_size(max_header))
         self.accept_failing = False
 
-    def accept(self) -> "tuple[socket.socket, dict[str, str]] | None":
-        """A connection from the listener whose header came with it; None when there is none to serve.
+    def accept(self) -> "tuple[socket.socket, dict[str, str], bytes] | None":
+        """A connection from the listener whose header came with it, and the body bytes read with it.
 
-        One whose header did not come whole (or not valid) is passed to the
-        frame with what came of it: waiting for the rest here would hold
-        this worker.
+        None when there is none to serve. One whose header did not come
+        whole within HEADER_WAIT (or not valid) is passed to the frame with
+        what came of it: waiting longer here would hold this worker.
         """
         try:
-            sock, _ = self.listener.accept()
+            # Not accept(): its socket object is built from the listener's
+            # family and type, each turned into an enum, 3 us of a request
+            # that costs the worker about 45 us of Python.
+            fd, _ = self.listener._accept()  # type: ignore[attr-defined]  # CPython's, not in typeshed
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return None  # another worker was quicker
         except OSError as error:  # EMFILE and the like: wait, then try again
@@ -748,9 +765,10 @@ class _WorkerSide:
             time.sleep(ACCEPT_PAUSE)
             return None
         self.accept_failing = False
+        sock = socket.socket(fileno=fd)
         parser = RequestParser(self.max_header)
         try:
-            environ = read_header(sock, parser)
+            environ = read_header(sock, parser, self.first_read)
             if environ is None:
                 environ = self.wait_header(sock, parser)
         except ProtocolError:  # the frame answers it, from what came
@@ -759,16 +777,15 @@ class _WorkerSide:
             self.hold(sock, parser.buffer)
             return None
         set_send_timeout(sock)
-        return sock, environ
+        return sock, environ, parser.rest
 
-    @staticmethod
-    def wait_header(sock: socket.socket, parser: RequestParser) -> dict[str, str] | None:
+    def wait_header(self, sock: socket.socket, parser: RequestParser) -> dict[str, str] | None:
         """The header, if it comes within HEADER_WAIT; else None. Raises ProtocolError as read_header does."""
         waiting = select.poll()
         waiting.register(sock, select.POLLIN)
         deadline = time.monotonic() + HEADER_WAIT
         while (left := deadline - time.monotonic()) > 0 and waiting.poll(left * 1000):
-            environ = read_header(sock, parser)
+            environ = read_header(sock, parser, self.first_read)
             if environ is not None:
                 return environ
         return None
@@ -784,17 +801,17 @@ class _WorkerSide:
         """Pass back to the frame what it passed this worker before the worker shut its socketpair to retire."""
         while True:
             try:
-                data, fds = _receive(self.channel, self.max_header + 1, socket.MSG_DONTWAIT)
+                data, fds = _receive(self.channel, message_size(self.max_header), socket.MSG_DONTWAIT)
             except OSError:
                 return
             if not data or not fds:
                 return
             self.hold(socket.socket(fileno=fds[0]), data)
 
-    def passed(self, block: bool) -> "tuple[socket.socket, dict[str, str]] | None | Literal[False]":
+    def passed(self, block: bool) -> "tuple[socket.socket, dict[str, str], bytes] | None | Literal[False]":
         """A connection the frame passed, with its header; None if none; False at the socketpair's end."""
         try:
-            data, fds = _receive(self.channel, self.max_header + 1, 0 if block else socket.MSG_DONTWAIT)
+            data, fds = _receive(self.channel, message_size(self.max_header), 0 if block else socket.MSG_DONTWAIT)
         except BlockingIOError:
             return None
         except OSError:
@@ -806,7 +823,7 @@ class _WorkerSide:
         if environ is None:  # cannot be: the frame passes whole headers
             sock.close()
             return None
-        return sock, environ
+        return sock, environ, b""
 
 
 def _work(side: _WorkerSide, handle: Handler, requests: int, unblock: Callable[[], None]) -> None:
@@ -830,12 +847,12 @@ def _work(side: _WorkerSide, handle: Handler, requests: int, unblock: Callable[[
         if not busy:
             raise _StopWorker
 
-    def serve(sock: socket.socket, environ: dict[str, str], passed: bool) -> None:
+    def serve(sock: socket.socket, environ: dict[str, str], received: bytes, passed: bool) -> None:
         nonlocal busy
         busy = True
         side.activity[side.slot] = BUSY
         try:
-            handle(environ, sock.fileno())
+            handle(environ, sock.fileno(), received)
         finally:
             sock.close()
             side.activity[side.slot] = time.monotonic()

@@ -161,9 +161,9 @@ def serve_app(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdout: int =
         return 0
     from .resident import serve
 
-    def handle(request: dict[str, str], fd: int) -> None:
+    def handle(request: dict[str, str], fd: int, received: bytes) -> None:
         handle_connection(app, errors, stdin=fd, stdout=fd, script_name=script_name,
-                          run_once=False, request=request, **limits)
+                          run_once=False, request=request, received=received, **limits)
 
     return serve(listener, handle, options)
 
@@ -172,13 +172,15 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
                       script_name: str | None = None, max_header: int = DEFAULT_MAX_HEADER,
                       header_timeout: float = DEFAULT_HEADER_TIMEOUT, run_once: bool = True,
                       max_body: int | None = None, body_timeout: float = DEFAULT_BODY_TIMEOUT,
-                      spool_dir: str = DEFAULT_SPOOL_DIR, request: "dict[str, str] | None" = None) -> None:
+                      spool_dir: str = DEFAULT_SPOOL_DIR, request: "dict[str, str] | None" = None,
+                      received: bytes = b"") -> None:
     """Serve one SCGI request on ``stdin``/``stdout`` with ``app``; never raises for bad input.
 
     A malformed request gets the parser's status and one log line, and the
     app is not called; nor is it for a body over ``max_body`` (413, refused
     before a byte of it is read). ``request``, the header a resident loop
-    has read already, is not read again.
+    has read already, is not read again; ``received``, the body bytes read
+    with it, are the start of wsgi.input.
     """
     response = Response(stdout, errors)
     try:
@@ -202,9 +204,9 @@ def handle_connection(app: "WSGIApp", errors: "TextIO", *, stdin: int = 0, stdou
 
         response.fail(error.status, error.message, error.detail)
         errors.flush()
-        finish_connection(stdin, stdout, min(error.left, DISCARD_LIMIT))
+        finish_connection(stdin, stdout, min(max(error.left - len(received), 0), DISCARD_LIMIT))
         return
-    body = response.body = BodyInput(stdin, length, body_timeout, spool_dir)
+    body = response.body = BodyInput(stdin, length, body_timeout, spool_dir, received)
     try:
         environ = build_environ(headers, body, errors, script_name=script_name, run_once=run_once)
     except ProtocolError as error:
@@ -231,9 +233,11 @@ def build_environ(headers: dict[str, str], body: BodyInput, errors: "TextIO", *,
     middleware (``wsgi.input``, ``scgi_bootmenu.after``), and a client of the
     socket must not be able to set one.
     """
-    environ: dict = {name: value for name, value in headers.items() if "." not in name}
-    if len(environ) != len(headers):
+    environ: dict = dict(headers)
+    if "." in "".join(headers):  # one search over all the names: a third of the cost of a test of each
         reserved = [name for name in headers if "." in name]
+        for name in reserved:
+            del environ[name]
         errors.write(format_line("dropped request variables with '.' "
                                  f"in the name (reserved by PEP 3333): {quote_names(reserved)}"))
     for name in DUPLICATE_CGI_NAMES:

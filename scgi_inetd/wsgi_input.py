@@ -1,8 +1,9 @@
 """wsgi.input: the request body, read from the connection and bounded by CONTENT_LENGTH.
 
-Strategy: the SCGI header has been read exactly (scgi_inetd.reader), so the
-next CONTENT_LENGTH bytes on the descriptor are the body and nothing after
-them is ours.  BodyInput reads with os.read, never asks for more than what
+Strategy: the SCGI header has been read exactly (scgi_inetd.reader), or
+with the start of the body, which BodyInput is given (a pool worker's first
+read), so the next CONTENT_LENGTH bytes are the body and nothing after them
+is ours.  BodyInput reads with os.read, never asks for more than what
 is left of the body, and reports the end with b"" (PEP 3333,
 wsgi.input_terminated).  A client that stops short of CONTENT_LENGTH, or
 stalls, raises BodyError, so the app never mistakes a cut-off upload for a
@@ -37,10 +38,10 @@ class BodyInput:
     """A file-like, read-only view of the request body (PEP 3333 wsgi.input)."""
 
     def __init__(self, fd: int, length: int, timeout: float = DEFAULT_BODY_TIMEOUT,
-                 spool_dir: str = DEFAULT_SPOOL_DIR) -> None:
+                 spool_dir: str = DEFAULT_SPOOL_DIR, received: bytes = b"") -> None:
         self._fd = fd
-        self._left = length  # body bytes still unread on the descriptor
-        self._buffer = bytearray()  # read from the descriptor, not yet given out
+        self._buffer = bytearray(received[:length])  # read from the descriptor, not yet given out
+        self._left = length - len(self._buffer)  # body bytes still unread on the descriptor
         self._timeout = timeout
         self._timeout_ms = int(timeout * 1000)
         self._poll: select.poll | None = None

@@ -101,14 +101,16 @@ def test_a_worker_waits_briefly_for_a_header_on_its_way_instead_of_passing_it(wo
 
     monkeypatch.setattr(resident, "HEADER_WAIT", 5.0)
     side, frame_end, address = worker_side
-    with connect_and_send_later(address, encode_request(build_params("GET", "/on-its-way")), 0.2):
+    request = encode_request(build_params("POST", "/on-its-way", body=b"xyz"), b"xyz")
+    with connect_and_send_later(address, request, 0.2):
         started = time.monotonic()
         accepted = side.accept()
         waited = time.monotonic() - started
         assert accepted is not None, "the connection was passed to the frame"
-        sock, environ = accepted
+        sock, environ, received = accepted
         sock.close()
     assert environ["REQUEST_URI"] == "/on-its-way" and 0.15 < waited < 4
+    assert received == b"xyz"  # the body came with the header, in the worker's first read
     with pytest.raises(BlockingIOError):
         frame_end.recv(1, socket.MSG_DONTWAIT)
 
@@ -279,6 +281,16 @@ def test_system_exit_from_the_app_is_a_500_and_the_worker_serves_on(pool):
     answer = server.get()
     assert answer["pid"] == worker and answer["served"] == 2
     assert any("app raised an exception" in line for line in server.log_lines())
+
+
+@pytest.mark.parametrize("size", [1, 3000, 4096, 5000, 300_000])
+def test_body_bytes_read_with_the_header_are_the_start_of_wsgi_input(pool, size):
+    """A worker's first read takes up to FIRST_READ bytes: the body bytes in them reach the app first, in order,
+    and the rest comes from the socket (sizes inside, at and past that read)."""
+    server = pool("--max-children", "1", "--requests-per-child", "100")
+    body = bytes(index * 7 % 251 for index in range(size))
+    for _ in range(3):
+        assert server.get("/echo", body=body)["body"] == body.decode("latin-1")
 
 
 def test_a_client_that_never_sends_its_header_does_not_hold_a_worker(pool):

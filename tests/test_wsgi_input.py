@@ -93,17 +93,26 @@ OPS = st.lists(st.tuples(st.sampled_from(["read", "readline", "readlines", "next
 
 
 @settings(max_examples=150, deadline=None)
-@given(body=st.binary(max_size=200).map(lambda b: b.replace(b"\x01", b"\n")), ops=OPS)
-def test_behaves_like_a_file_on_the_body_alone(body, ops):
-    """Any sequence of reads gives what io.BytesIO over the body gives, and nothing beyond."""
-    client, server = connected(body)
+@given(body=st.binary(max_size=200).map(lambda b: b.replace(b"\x01", b"\n")), ops=OPS, split=st.integers(0, 200))
+def test_behaves_like_a_file_on_the_body_alone(body, ops, split):
+    """Any sequence of reads gives what io.BytesIO over the body gives, and nothing beyond, whatever part
+    of the body was read with the header (`received`, a pool worker's first read)."""
+    split %= len(body) + 1
+    client, server = connected(body[split:])
     with client, server:
-        stream = BodyInput(server.fileno(), len(body))
+        stream = BodyInput(server.fileno(), len(body), received=body[:split])
         model = io.BytesIO(body)
         for op in ops:
             assert apply(stream, op) == apply(model, op), op
         assert stream.read() == model.read()
         assert leftover(server) == NOT_OURS
+
+
+def test_bytes_received_past_content_length_are_not_the_body():
+    client, server = connected(b"", b"")
+    with client, server:
+        stream = BodyInput(server.fileno(), 3, received=b"abcdef")
+        assert stream.read() == b"abc" and stream.read() == b""
 
 
 @pytest.mark.parametrize("op", [("read", "noarg"), ("read", 100), ("readline", "noarg"),
