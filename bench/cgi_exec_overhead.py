@@ -3,6 +3,8 @@
 Usage: python bench/cgi_exec_overhead.py [ROUNDS] [-- EXTRA INTERPRETER FLAGS]
 Each round runs every candidate once, in alternating order, through a
 socketpair on fds 0, 1, 2 (as inetd does); the figure is the median.
+Without EXTRA flags the shim starts with site, as a Python program that
+needs site-packages does, and `scgi-run SCRIPT, -I -S` is set against it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def main() -> None:
         f"python {' '.join(flags + ['-I'])} -c pass": [PYTHON, *flags, "-I", "-c", "pass"],
         "minimal shim (os.read + os.execv)": [PYTHON, *flags, str(work / "shim.py"), hello],
         "scgi-run SCRIPT": [PYTHON, *flags, str(REPO / "bin" / "scgi-run"), hello],
+        # As README ("Speed") starts it; its bin/ script finds the package without site.
+        "scgi-run SCRIPT, -I -S": [PYTHON, *flags, "-I", "-S", str(REPO / "bin" / "scgi-run"), hello],
         "scgi-run --timeout 30 SCRIPT": [PYTHON, *flags, str(REPO / "bin" / "scgi-run"), "--timeout", "30", hello],
         "scgi-run --fix-status SCRIPT": [PYTHON, *flags, str(REPO / "bin" / "scgi-run"), "--fix-status", hello],
     }

@@ -9,7 +9,7 @@ spawning each script (cgi_resident.CgiSpawner), or, with --fix-status,
 forking a supervisor per connection (resident.ForkEach).
 """
 
-import os
+import posix
 import sys
 
 TYPE_CHECKING = False
@@ -24,7 +24,10 @@ from .logsink import open_log
 from .options import RUN, ServeOptions, UsageError, parse_options
 from .reader import one_connection
 
-__all__ = ["main", "make_config", "parse_arguments"]
+__all__ = ["S_IFDIR", "S_IFREG", "file_type", "main", "make_config", "parse_arguments"]
+
+#: File types in st_mode (stat.h): the stat module, like os.path, would be one more import per request.
+S_IFMT, S_IFDIR, S_IFREG = 0o170000, 0o040000, 0o100000
 
 
 def parse_arguments(argv: list[str]) -> tuple[ServeOptions, list[str]]:
@@ -74,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     return serve_spawning(listen_fd, config, options)
 
 
+def file_type(path: str) -> int:
+    """The S_IF* type of what ``path`` names, following symlinks as os.path.isdir does; 0 when it cannot be seen."""
+    try:
+        return posix.stat(path).st_mode & S_IFMT
+    except (OSError, ValueError):
+        return 0
+
+
 def make_config(options: ServeOptions, positionals: list[str]) -> "CgiConfig":
     """The CgiConfig for these arguments; a missing DIR or SCRIPT is a UsageError."""
     target = positionals[0]
@@ -96,9 +107,9 @@ def make_config(options: ServeOptions, positionals: list[str]) -> "CgiConfig":
     if target.endswith("/"):
         if len(positionals) > 1:
             raise UsageError("directory mode takes no script arguments")
-        if not os.path.isdir(target):
+        if file_type(target) != S_IFDIR:
             raise UsageError(f"not a directory: {target!r}")
         return CgiConfig(directory=target, **common)
-    if not os.path.isfile(target):
+    if file_type(target) != S_IFREG:
         raise UsageError(f"no such script: {target!r}")
     return CgiConfig(script=target, args=tuple(positionals[1:]), **common)

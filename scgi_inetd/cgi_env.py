@@ -22,9 +22,14 @@ the same form here, so that ``exec_environ`` hands execve the exact bytes
 the web server sent.
 """
 
-import os
+import posix
+import sys
 
 from .logsink import log_line, quote_names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["DEFAULT_PATH", "DROPPED", "REQUEST_VARIABLES", "SCRIPT_VARIABLES", "SERVER_SOFTWARE", "Script",
            "build_environ", "exec_environ", "is_variable_name", "operator_environ", "script_variables"]
@@ -93,16 +98,18 @@ class Script:
 def operator_environ(
     env: dict[str, str] | None = None,
     pass_env: tuple[str, ...] = (),
-    inherited: "os._Environ[str] | dict[str, str] | None" = None,
+    inherited: "Mapping[bytes, bytes] | None" = None,
 ) -> dict[str, str]:
-    """PATH plus ``--pass-env`` names (from the shim's environment) plus ``--env`` pairs."""
-    inherited = os.environ if inherited is None else inherited
-    base = {"PATH": DEFAULT_PATH}
+    """PATH plus ``--pass-env`` names (from the shim's environment, posix.environ) plus ``--env`` pairs."""
+    inherited = posix.environ if inherited is None else inherited
+    result = {"PATH": DEFAULT_PATH}
     for name in pass_env:
-        if name in inherited:
-            base[name] = inherited[name]
-    base.update(env or {})
-    return {_latin1(name): _latin1(value) for name, value in base.items()}
+        passed = inherited.get(_latin1(name).encode("latin-1"))
+        if passed is not None:
+            result[_latin1(name)] = passed.decode("latin-1")
+    for name, value in (env or {}).items():
+        result[_latin1(name)] = _latin1(value)
+    return result
 
 
 def is_variable_name(name: str) -> bool:
@@ -178,5 +185,5 @@ def exec_environ(environ: dict[str, str]) -> dict[bytes, bytes]:
 
 
 def _latin1(text: str) -> str:
-    """A file-system str (os.fsdecode) as a bytes-as-str latin-1 value."""
-    return os.fsencode(text).decode("latin-1")
+    """A file-system str (os.fsdecode's, as argv is) as a bytes-as-str latin-1 value."""
+    return text.encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()).decode("latin-1")

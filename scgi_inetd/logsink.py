@@ -8,7 +8,7 @@ lines written to a pipe on fd 2 into syslog messages: a script's stderr gets
 there too. `exit_now` ends a one-shot process once its log is flushed.
 """
 
-import os
+import posix
 import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms on every one-shot request
@@ -23,12 +23,12 @@ QUOTED_NAME_CHARS = 40
 
 
 def program_name() -> str:
-    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "scgi-inetd"
+    return sys.argv[0].rpartition("/")[2] if sys.argv and sys.argv[0] else "scgi-inetd"
 
 
 def line_prefix() -> str:
     """`program[pid]: `, what every log line of every program starts with."""
-    return f"{program_name()}[{os.getpid()}]: "
+    return f"{program_name()}[{posix.getpid()}]: "
 
 
 def format_line(message: str) -> str:
@@ -39,7 +39,7 @@ def format_line(message: str) -> str:
 def log_line(message: str) -> None:
     """Write one line to fd 2: `program[pid]: message`, its line breaks made spaces. Never raises."""
     try:
-        os.write(2, format_line(" ".join(message.split("\n"))).encode("utf-8", "backslashreplace"))
+        posix.write(2, format_line(" ".join(message.split("\n"))).encode("utf-8", "backslashreplace"))
     except OSError:
         pass
 
@@ -62,23 +62,23 @@ def open_log(target: "None | str | TextIO" = None) -> "TextIO":
         if target == "syslog":
             fd = _syslog_pipe()
         else:
-            fd = os.open(target or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            fd = posix.open(target or "/dev/null", posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o640)
         _replace_stderr(fd)
         return _stderr_stream()
     try:
         fileno = target.fileno()
     except (AttributeError, OSError, ValueError):
-        _replace_stderr(os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC))
+        _replace_stderr(posix.open("/dev/null", posix.O_WRONLY | posix.O_CLOEXEC))
         return target
     target.flush()
-    os.dup2(fileno, 2)
+    posix.dup2(fileno, 2)
     return _stderr_stream()
 
 
 def _replace_stderr(fd: int) -> None:
     if fd != 2:
-        os.dup2(fd, 2)
-        os.close(fd)
+        posix.dup2(fd, 2)
+        posix.close(fd)
 
 
 def _stderr_stream() -> "TextIO":
@@ -89,18 +89,18 @@ def _stderr_stream() -> "TextIO":
 
 def _syslog_pipe() -> int:
     """A pipe whose reader, a detached grandchild, sends each line to syslog."""
-    read_end, write_end = os.pipe()
+    read_end, write_end = posix.pipe()
     ident = program_name()
-    pid = os.fork()
+    pid = posix.fork()
     if pid == 0:
         try:
-            if os.fork() == 0:
-                os.close(write_end)
+            if posix.fork() == 0:
+                posix.close(write_end)
                 _pump_to_syslog(read_end, ident)
         finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    os.close(read_end)
+            posix._exit(0)
+    posix.waitpid(pid, 0)
+    posix.close(read_end)
     return write_end
 
 
@@ -108,7 +108,7 @@ def _pump_to_syslog(fd: int, ident: str) -> None:
     import syslog
 
     for keep in (0, 1, 2):
-        os.dup2(os.open(os.devnull, os.O_RDWR), keep)
+        posix.dup2(posix.open("/dev/null", posix.O_RDWR), keep)
     syslog.openlog(ident, syslog.LOG_PID, syslog.LOG_DAEMON)
     with open(fd, "rb") as lines:
         for line in lines:
@@ -132,4 +132,4 @@ def exit_now(status: int) -> None:
             stream.flush()
         except (AttributeError, OSError, ValueError):
             pass
-    os._exit(status)
+    posix._exit(status)

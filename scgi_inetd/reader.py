@@ -13,12 +13,12 @@ exactly (CONTENT_LENGTH bytes, no more) into an anonymous file: memory for a
 small body, an unnamed file in the spool directory for a large one (see
 spool_body for why a gateway must take the whole body first).
 
-Uses `select` and plain `os.read`, not `socket`, `_socket` (MSG_PEEK) or
+Uses `select` and plain `posix.read`, not `socket`, `_socket` (MSG_PEEK) or
 `selectors`: this runs once per process and per request, and loading those
 costs more than a few system calls.
 """
 
-import os
+import posix
 import select
 import time
 
@@ -87,7 +87,7 @@ def read_request(
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
             raise header_timed_out()
-        environ = read_header_step(parser, lambda size: os.read(fd, size))
+        environ = read_header_step(parser, lambda size: posix.read(fd, size))
         if environ is not None:
             return environ
 
@@ -116,7 +116,7 @@ def one_connection(fd: int) -> bool:
     socket is and a listening socket never is. False means "maybe a
     listener": scgi_inetd.listener then makes the exact, dearer check.
     """
-    if "LISTEN_PID" in os.environ:
+    if b"LISTEN_PID" in posix.environ:
         return False
     try:
         return bool(select.select([], [fd], [], 0)[1])
@@ -159,19 +159,19 @@ def open_spool(length: int, spool_dir: str) -> int:
     noticed half-way with a truncated body.
     """
     try:
-        if length <= MEMORY_SPOOL and hasattr(os, "memfd_create"):
-            return os.memfd_create("scgi-body", os.MFD_CLOEXEC)
+        if length <= MEMORY_SPOOL and hasattr(posix, "memfd_create"):
+            return posix.memfd_create("scgi-body", posix.MFD_CLOEXEC)
         fd = _unnamed_file(spool_dir)
     except OSError as error:
         raise BodyError(503, "cannot spool the request body", f"{spool_dir}: {error.strerror}",
                         left=length) from None
     try:
-        os.posix_fallocate(fd, 0, length)
+        posix.posix_fallocate(fd, 0, length)
     except OSError as error:
         import errno  # not loaded at start-up: paid only here
 
         if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            os.close(fd)
+            posix.close(fd)
             raise BodyError(503, "cannot spool the request body",
                             f"{spool_dir}: {error.strerror}", left=length) from None
         # EOPNOTSUPP and the like: a file system that cannot preallocate still works.
@@ -180,18 +180,18 @@ def open_spool(length: int, spool_dir: str) -> int:
 
 def _unnamed_file(directory: str) -> int:
     """A file in ``directory`` that has no name: O_TMPFILE, or created and unlinked at once."""
-    if hasattr(os, "O_TMPFILE"):
+    if hasattr(posix, "O_TMPFILE"):
         try:
-            return os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            return posix.open(directory, posix.O_TMPFILE | posix.O_RDWR | posix.O_CLOEXEC, 0o600)
         except IsADirectoryError:  # raised where the file system lacks O_TMPFILE
             pass
     while True:
-        path = f"{directory}/.scgi-body-{os.getpid()}-{os.urandom(6).hex()}"
+        path = f"{directory}/.scgi-body-{posix.getpid()}-{posix.urandom(6).hex()}"
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            fd = posix.open(path, posix.O_CREAT | posix.O_EXCL | posix.O_RDWR | posix.O_CLOEXEC, 0o600)
         except FileExistsError:
             continue
-        os.unlink(path)
+        posix.unlink(path)
         return fd
 
 
@@ -200,7 +200,7 @@ def write_spool(spool: int, data: "bytes | bytearray | memoryview") -> None:
     view = memoryview(data)
     try:
         while view:
-            view = view[os.write(spool, view):]
+            view = view[posix.write(spool, view):]
     except OSError as error:
         raise BodyError(503, "cannot spool the request body", error.strerror or "") from None
 
@@ -230,7 +230,7 @@ def spool_body(fd: int, length: int, *, spool_dir: str = DEFAULT_SPOOL_DIR,
             if not poller.poll(timeout_ms):
                 raise body_stalled(left, timeout)
             try:
-                data = os.read(fd, min(left, SPOOL_CHUNK))
+                data = posix.read(fd, min(left, SPOOL_CHUNK))
             except ConnectionError:
                 data = b""
             if not data:
@@ -241,8 +241,8 @@ def spool_body(fd: int, length: int, *, spool_dir: str = DEFAULT_SPOOL_DIR,
                 error.left = left - len(data)
                 raise
             left -= len(data)
-        os.lseek(spool, 0, os.SEEK_SET)
+        posix.lseek(spool, 0, 0)  # SEEK_SET
     except BaseException:
-        os.close(spool)
+        posix.close(spool)
         raise
     return spool
