@@ -742,6 +742,8 @@ class _WorkerSide:
         self.slot = slot
         self.max_header = max_header
         self.first_read = min(FIRST_READ, message_size(max_header))
+        # Given, these spare socket(fileno=) two getsockopt calls a connection.
+        self.kind = (int(listener.family), int(listener.type), listener.proto)
         self.accept_failing = False
 
     def accept(self) -> "tuple[socket.socket, dict[str, str], bytes] | None":
@@ -765,7 +767,7 @@ class _WorkerSide:
             time.sleep(ACCEPT_PAUSE)
             return None
         self.accept_failing = False
-        sock = socket.socket(fileno=fd)
+        sock = socket.socket(*self.kind, fileno=fd)
         parser = RequestParser(self.max_header)
         try:
             environ = read_header(sock, parser, self.first_read)
