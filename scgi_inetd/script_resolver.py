@@ -76,19 +76,21 @@ class ScriptResolver:
         """The first regular executable file along ``segments`` below DIR (its real path), and its index."""
         current = self.real_directory
         for index, segment in enumerate(segments):
-            candidate = _real_path(os.path.join(current, segment), name)
-            if not self._inside(candidate):
-                raise ScriptError(403, "script outside the directory", repr(name))
-            try:
-                # lstat: a real path holds no symlink, unless a loop stopped
-                # realpath or the entry became one since; stat would follow it.
-                status = os.lstat(candidate)
-            except FileNotFoundError:
-                raise ScriptError(404, "no such script", repr(name)) from None
-            except OSError as error:  # ELOOP, EACCES, ENAMETOOLONG, ENOTDIR...
-                raise ScriptError(403, "cannot use the script", f"{name!r}: {error.strerror}") from None
+            # `current` is a real path inside DIR and `segment` one name (no
+            # '/', '.' or '..'): the entry is inside DIR, and lstat does not
+            # follow it. Only a symlink needs its real path found, and only
+            # that is walked from the root: one lstat a segment otherwise.
+            candidate = current.rstrip("/") + "/" + segment
+            status = _lstat(candidate, name)
             if stat.S_ISLNK(status.st_mode):
-                raise ScriptError(403, "cannot use the script", f"{name!r}: symlink loop or changed")
+                candidate = _real_path(candidate, name)
+                if not self._inside(candidate):
+                    raise ScriptError(403, "script outside the directory", repr(name))
+                # A real path holds no symlink, unless a loop stopped
+                # realpath or the entry became one since; stat would follow it.
+                status = _lstat(candidate, name)
+                if stat.S_ISLNK(status.st_mode):
+                    raise ScriptError(403, "cannot use the script", f"{name!r}: symlink loop or changed")
             if stat.S_ISDIR(status.st_mode):
                 current = candidate
                 continue
@@ -121,6 +123,16 @@ class ScriptResolver:
     def _inside(self, real_path: str) -> bool:
         root = self.real_directory.rstrip("/") + "/"
         return real_path.startswith(root)
+
+
+def _lstat(path: str, script_filename: str | None) -> os.stat_result:
+    """os.lstat, with its failures as ScriptErrors (404 for an entry that is not there)."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        raise ScriptError(404, "no such script", repr(script_filename)) from None
+    except OSError as error:  # ELOOP, EACCES, ENAMETOOLONG, ENOTDIR...
+        raise ScriptError(403, "cannot use the script", f"{script_filename!r}: {error.strerror}") from None
 
 
 def _real_path(path: str, script_filename: str | None) -> str:
