@@ -1,6 +1,7 @@
 """The programs bench/run serves, ours and the peers', written into its work directory.
 
-The same hello app (examples/hello_wsgi.py) runs under every WSGI server;
+The same hello app (examples/hello_wsgi.py) runs under every WSGI server,
+and its ASGI twin (HELLO_ASGI: the same body and headers) under aioscgi;
 the same two CGI programs (examples/cgi-bin/hello.sh and a C hello built
 with cc here) run under scgi-run and fcgiwrap.
 """
@@ -18,7 +19,7 @@ from cgi_common import DISCARD_C, HELLO_C, REPO
 HELLO_APP = REPO / "examples" / "hello_wsgi.py"
 
 #: Peers installed into the benchmark's own virtualenv, never the project's.
-PEER_PACKAGES = ("flup", "scgi", "uwsgi")
+PEER_PACKAGES = ("flup", "scgi", "uwsgi", "aioscgi")
 
 # The "plain CGI" way to run WSGI: the standard library's CGIHandler.
 WSGIREF_CGI = """\
@@ -75,6 +76,38 @@ class UnixSCGIServer(SCGIServer):
         return sock
 
 UnixSCGIServer(WSGIHandler, max_children={workers}).serve()
+"""
+
+# examples/hello_wsgi.py as an ASGI app: the same body and headers. It answers
+# the lifespan protocol too, as an ASGI app that has nothing to set up does.
+HELLO_ASGI = """\
+BODY = b"Hello, world!\\n"
+HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(BODY))]
+
+
+async def application(scope, receive, send):
+    while scope["type"] == "lifespan":
+        if (await receive())["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
+"""
+
+# aioscgi's own command line, `aioscgi --unix-socket SOCKET --base-uri /aioscgi
+# hello_asgi:application`, run by its main() with the app's directory on
+# sys.path (the command imports the app from the current directory). One
+# process: aioscgi serves every connection in one asyncio loop and has no
+# workers option. --base-uri: nginx's scgi_params send no SCRIPT_NAME, which
+# aioscgi needs otherwise.
+AIOSCGI_SERVER = """\
+import sys
+sys.path.insert(0, {app_dir!r})
+sys.argv[1:] = ["--unix-socket", {socket!r}, "--base-uri", "/aioscgi", "hello_asgi:application"]
+from aioscgi.main import main
+main()
 """
 
 # The download script for scgi-run: headers, then the file through cat.

@@ -2,7 +2,7 @@
 
 One nginx on 127.0.0.1 and one openbsd-inetd serve every path side by side
 (examples/stack/stack.py starts them); fcgiwrap, flup's SCGI server, the
-scgi package's server and uWSGI sit behind the same nginx. wrk measures each
+scgi package's server, uWSGI and aioscgi (ASGI) sit behind the same nginx. wrk measures each
 path for a bounded time; the rows are interleaved within each repeat, so a
 noisy neighbour hits every row alike, and each figure is printed beside its
 comparison as a ratio of medians from the same run.
@@ -58,6 +58,9 @@ FORKING_RUN = "previous: scgi-run resident, a forked interpreter per connection"
 
 # scgi-wsgi resident with a pool of pre-forked workers (--requests-per-child).
 REQUESTS_PER_CHILD = 1000
+
+# aioscgi serves peer_apps.HELLO_ASGI, the hello app's ASGI twin, in one asyncio process.
+AIOSCGI = "aioscgi (ASGI) server"
 
 
 @dataclass
@@ -118,7 +121,7 @@ class Row:
     path: str
     expect: bytes
     compare: list[str] = field(default_factory=list)
-    target: tuple[str, float] | None = None
+    targets: list[tuple[str, float]] = field(default_factory=list)
     figure: Figure = field(default_factory=Figure)
     p50: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
@@ -129,7 +132,7 @@ class Row:
     def server(self) -> str:
         """Whose process tree serves this row (its CPU time is charged to the row)."""
         for prefix, server in (("fcgiwrap", "fcgiwrap"), ("flup", "flup"), ("scgi package", "scgi"),
-                               ("uWSGI", "uwsgi"), (FORKING_RUN, "forking-run")):
+                               ("uWSGI", "uwsgi"), ("aioscgi", "aioscgi"), (FORKING_RUN, "forking-run")):
             if self.name.startswith(prefix):
                 return server
         return "inetd"
@@ -240,7 +243,7 @@ class Bench:
         add(Row("floor: sh -c true, via nginx+inetd (502)", "floor", "/floor/sh", b""))
         add(Row("scgi-wsgi hello", "one-shot", "/wsgi", b"Hello, world!",
                 ["floor: python -I -c pass, via nginx+inetd (502)", "fcgiwrap + wsgiref CGIHandler hello"],
-                ("floor: python -I -c pass, via nginx+inetd (502)", 0.85)))
+                [("floor: python -I -c pass, via nginx+inetd (502)", 0.85)]))
         add(Row(PROTO_EXIT, "one-shot", "/proto/wsgi-exit", b"Hello, world!",
                 ["floor: python -I -c pass, via nginx+inetd (502)", "scgi-wsgi hello"]))
         add(Row("fcgiwrap + wsgiref CGIHandler hello", "one-shot", "/fcgiwrap/wsgiref.cgi", b"Hello, world!"))
@@ -256,24 +259,26 @@ class Bench:
         add(boot)
         add(Row("scgi-run resident + hello.sh", "resident", "/scgi-run-resident/hello.sh", b"Hello from sh",
                 ["fcgiwrap + hello.sh", "scgi-run + hello.sh", f"{FORKING_RUN} + hello.sh"],
-                ("fcgiwrap + hello.sh", 1.0)))
+                [("fcgiwrap + hello.sh", 1.0)]))
         add(Row("scgi-run resident + hello (C)", "resident", "/scgi-run-resident/hello", b"hello",
                 ["fcgiwrap + hello (C)", "scgi-run + hello (C)", f"{FORKING_RUN} + hello (C)"],
-                ("fcgiwrap + hello (C)", 1.0)))
+                [("fcgiwrap + hello (C)", 1.0)]))
         add(Row("scgi-wsgi resident hello", "resident", "/wsgi-resident", b"Hello, world!",
-                ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", "scgi-wsgi hello"],
-                ("flup SCGI server", 1.5)))
+                ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", AIOSCGI, "scgi-wsgi hello"],
+                [("flup SCGI server", 1.5)]))
         add(Row(f"scgi-wsgi resident --requests-per-child {REQUESTS_PER_CHILD} hello", "resident",
                 "/wsgi-prefork", b"Hello, world!",
-                ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", "scgi-wsgi resident hello"],
-                ("flup SCGI server", 1.5)))
+                ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", AIOSCGI,
+                 "scgi-wsgi resident hello"],
+                [("flup SCGI server", 1.5), (AIOSCGI, 1.2)]))
         add(Row(f"{FORKING_RUN} + hello.sh", "resident", "/forking-run/hello.sh", b"Hello from sh",
                 ["fcgiwrap + hello.sh"]))
         add(Row(f"{FORKING_RUN} + hello (C)", "resident", "/forking-run/hello", b"hello",
                 ["fcgiwrap + hello (C)"]))
         for name, package, path in (("flup SCGI server", "flup", "/flup"),
                                     ("scgi package server", "scgi", "/scgi-package"),
-                                    ("uWSGI --scgi-socket", "uwsgi", "/uwsgi")):
+                                    ("uWSGI --scgi-socket", "uwsgi", "/uwsgi"),
+                                    (AIOSCGI, "aioscgi", "/aioscgi")):
             row = Row(name, "resident", path, b"Hello, world!")
             if package not in self.peers:
                 row.skipped = (f"{package} not installed in {self.options.peers_venv}"
@@ -304,6 +309,7 @@ class Bench:
         parts.append(location("/flup", self.sock("flup")))
         parts.append(location("/scgi-package", self.sock("scgi-package")))
         parts.append(location("/uwsgi", self.sock("uwsgi")))
+        parts.append(location("/aioscgi", self.sock("aioscgi")))
         for name, sock, script in (("wsgi/download", "wsgi-bulk", None), ("wsgi/upload", "wsgi-bulk", None),
                                    ("scgi-run/download", "run", f"{cgi}/download.sh"),
                                    ("scgi-run/upload", "run", f"{cgi}/discard"),
@@ -346,6 +352,11 @@ class Bench:
             self.background("uwsgi", [uwsgi, "--scgi-socket", self.sock("uwsgi"), "--chmod-socket=666",
                                       "--wsgi-file", str(peer_apps.HELLO_APP), "--master", "--processes", workers,
                                       "--disable-logging", "--die-on-term", "--need-app"], self.sock("uwsgi"))
+        if "aioscgi" in self.peers:
+            (self.root / "hello_asgi.py").write_text(peer_apps.HELLO_ASGI)
+            script = peer_apps.write_executable(self.root / "aioscgi_server.py", peer_apps.AIOSCGI_SERVER.format(
+                app_dir=str(self.root), socket=self.sock("aioscgi")))
+            self.background("aioscgi", [venv_python, "-I", str(script)], self.sock("aioscgi"))
         (self.root / "nginx").mkdir()
         for name in ("fastcgi_params",):
             system = Path("/etc/nginx") / name
@@ -496,18 +507,17 @@ class Bench:
     def targets(self) -> str:
         lines = []
         for row in self.rows:
-            if not row.target or row.skipped:
-                continue
-            other = self.by_name(row.target[0])
-            if other is None or other.skipped:
-                lines.append(f"- {row.name} >= {row.target[1]}x {row.target[0]}: not measured ({other and other.skipped})")
-                continue
-            value = row.figure.median / other.figure.median
-            verdict = "met" if value >= row.target[1] else "MISSED"
-            by_cpu = ""
-            if other.server != "fcgiwrap" and row.cpu_ms and other.cpu_ms:
-                by_cpu = f" (by CPU per request: {middle(other.cpu_ms) / middle(row.cpu_ms):.2f}x)"
-            lines.append(f"- {row.name} >= {row.target[1]}x {row.target[0]}: {value:.2f}x{by_cpu}, {verdict}")
+            for name, factor in [] if row.skipped else row.targets:
+                other = self.by_name(name)
+                if other is None or other.skipped:
+                    lines.append(f"- {row.name} >= {factor}x {name}: not measured ({other and other.skipped})")
+                    continue
+                value = row.figure.median / other.figure.median
+                verdict = "met" if value >= factor else "MISSED"
+                by_cpu = ""
+                if other.server != "fcgiwrap" and row.cpu_ms and other.cpu_ms:
+                    by_cpu = f" (by CPU per request: {middle(other.cpu_ms) / middle(row.cpu_ms):.2f}x)"
+                lines.append(f"- {row.name} >= {factor}x {name}: {value:.2f}x{by_cpu}, {verdict}")
         for name, (figure, peaks) in self.streams.items():
             if "fix-status" in name:
                 continue
@@ -555,7 +565,8 @@ def machine(load_before: str, python: str, peers: dict[str, str], options: Optio
         f"{first_line(['cc', '--version'])}",
         "- peers: " + (", ".join(f"{name} {version}" for name, version in peers.items()) or "none installed")
         + f" (virtualenv {options.peers_venv}); {options.connections} workers each where they take a number "
-        "(fcgiwrap -c, uWSGI --processes, scgi max_children); flup threaded (its default)",
+        "(fcgiwrap -c, uWSGI --processes, scgi max_children); flup threaded (its default); aioscgi one"
+        " asyncio process (it has no workers option)",
     ])
 
 
