@@ -21,6 +21,9 @@ HELLO_APP = REPO / "examples" / "hello_wsgi.py"
 #: Peers installed into the benchmark's own virtualenv, never the project's.
 PEER_PACKAGES = ("flup", "scgi", "uwsgi", "aioscgi")
 
+#: Installed beside them: matplotlib draws bench/run --charts (bench/charts.py).
+BENCH_TOOLS = ("matplotlib",)
+
 # The "plain CGI" way to run WSGI: the standard library's CGIHandler.
 WSGIREF_CGI = """\
 #!{python} -I
@@ -197,13 +200,13 @@ def peers_venv_python(venv: Path) -> Path:
     return venv / "bin" / "python3"
 
 
-def installed_peers(venv: Path) -> dict[str, str]:
-    """Peer package -> version, for those installed in venv."""
+def installed_peers(venv: Path, names: tuple[str, ...] = PEER_PACKAGES) -> dict[str, str]:
+    """Package -> version, for those of `names` installed in venv."""
     python = peers_venv_python(venv)
     if not python.exists():
         return {}
     code = ("import importlib.metadata as m\n"
-            f"for name in {PEER_PACKAGES!r}:\n"
+            f"for name in {names!r}:\n"
             "    try: print(name, m.version(name))\n"
             "    except m.PackageNotFoundError: pass\n")
     done = subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True)
@@ -211,15 +214,15 @@ def installed_peers(venv: Path) -> dict[str, str]:
 
 
 def install_peers(venv: Path, base_python: str, log) -> dict[str, str]:
-    """Create venv (once) and pip install the missing peers into it.
+    """Create venv (once) and pip install the missing peers and bench tools into it.
 
     uWSGI compiles from source (gcc and the Python headers): a failure is
     reported and the benchmark goes on without it.
     """
     if not peers_venv_python(venv).exists():
         subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
-    have = installed_peers(venv)
-    for name in PEER_PACKAGES:
+    have = installed_peers(venv, PEER_PACKAGES + BENCH_TOOLS)
+    for name in PEER_PACKAGES + BENCH_TOOLS:
         if name in have:
             continue
         log(f"installing {name} into {venv} (benchmark only)")
