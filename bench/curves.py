@@ -101,9 +101,10 @@ def concurrency(rows, url, *, seconds: int, levels=CONNECTIONS, skip=lambda row:
             continue
         cells = []
         for result in results[row.name].values():
-            bad = result.non_2xx + result.socket_errors
+            bad = [f"{number} {what}" for number, what in ((result.non_2xx, "non-2xx"),
+                                                          (result.socket_errors, "socket errors")) if number]
             cells.append(f"{result.requests_per_s:.0f} / {result.latency_p99_ms:.1f}"
-                         + (f" ({bad} errors)" if bad else ""))
+                         + (f" ({', '.join(bad)})" if bad else ""))
         lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
         peer = row.server != "inetd"
         rps.append(Series(row.name, [(n, r.requests_per_s) for n, r in results[row.name].items()], dashed=peer))
