@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -93,7 +94,9 @@ def test_quick_run_measures_every_path_of_ours(tmp_path) -> None:
         drawn = sorted(path.name for path in charts.glob("*.png"))
         assert drawn == ["body-size.png", "concurrency-p99.png", "concurrency-rps.png", "header-size.png",
                          "modules.png"], drawn
-        assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in charts.glob("*.png"))
+        for path in charts.glob("*.png"):
+            head = path.read_bytes()[:24]  # the signature, then the IHDR chunk: width, height
+            assert head[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", head[16:24]) == (600, 400), path
     else:
         assert "Charts not drawn: matplotlib" in curves
     print(f"bench/run --quick took {elapsed:.0f} s")
