@@ -2,10 +2,10 @@
 
 One nginx on 127.0.0.1 and one openbsd-inetd serve every path side by side
 (examples/stack/stack.py starts them); fcgiwrap, flup's SCGI server, the
-scgi package's server, uWSGI and aioscgi (ASGI) sit behind the same nginx. wrk measures each
-path for a bounded time; the rows are interleaved within each repeat, so a
-noisy neighbour hits every row alike, and each figure is printed beside its
-comparison as a ratio of medians from the same run. Then the cost curves
+scgi package's server, uWSGI and aioscgi (ASGI) sit behind the same nginx.
+wrk measures each path for a bounded time; the rows are interleaved within
+each repeat, so a noisy neighbour hits every row alike, and each figure is
+printed beside its comparison as a ratio of medians from the same run. Then the cost curves
 (bench/curves.py): concurrency, header size, body size, modules imported;
 --charts DIR draws them as PNGs (bench/charts.py, with matplotlib).
 
@@ -292,8 +292,7 @@ class Bench:
         add(Row("scgi-wsgi resident hello", "resident", "/wsgi-resident", b"Hello, world!",
                 ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", AIOSCGI, "scgi-wsgi hello"],
                 [("flup SCGI server", 1.5)]))
-        add(Row(POOL, "resident",
-                "/wsgi-prefork", b"Hello, world!",
+        add(Row(POOL, "resident", "/wsgi-prefork", b"Hello, world!",
                 ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", AIOSCGI,
                  "scgi-wsgi resident hello"],
                 [("flup SCGI server", 1.5), (AIOSCGI, 1.2)]))
@@ -492,7 +491,8 @@ class Bench:
                                       workdir=self.root, sizes=curves.BODY_SIZES[:-1] if quick else curves.BODY_SIZES,
                                       seconds=options.curve_seconds),
             lambda: curves.modules_curve(self.python, self.programs(), workdir=self.root, every=None if quick else 2,
-                                         instructions=not quick and bool(shutil.which("valgrind")), runs=5),
+                                         instructions=not quick and bool(shutil.which("valgrind")),
+                                         runs=5 if quick else 20),
         ]
         for measure in measures:
             started = time.monotonic()
