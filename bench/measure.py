@@ -31,13 +31,14 @@ def _ms(text: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk_command(url: str, *, seconds: int, connections: int) -> list[str]:
-    """One wrk thread: the second core is left to nginx and the handlers."""
-    return ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+def wrk_command(url: str, *, seconds: int, connections: int, threads: int = 1) -> list[str]:
+    """One wrk thread by default: the second core is left to nginx and the handlers."""
+    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
 
 
-def run_wrk(url: str, *, seconds: int, connections: int) -> WrkResult:
-    done = subprocess.run(wrk_command(url, seconds=seconds, connections=connections),
+def run_wrk(url: str, *, seconds: int, connections: int, threads: int = 1) -> WrkResult:
+    """wrk's requests/s, its p50 and p99 latency (--latency) and its error counts."""
+    done = subprocess.run(wrk_command(url, seconds=seconds, connections=connections, threads=threads),
                           capture_output=True, text=True, timeout=seconds + 60, check=True)
     out = done.stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

@@ -8,13 +8,16 @@ validation. Ours validates every rule of the protocol module. sioscgi
 interpreter has it. Then the same three over header blocks from 0.5 KB to
 256 KB (one cookie grown), per KB: a parser's cost must grow linearly.
 
-    python bench/parse_request.py [--rounds N]
+    python bench/parse_request.py [--rounds N] [--number N] [--sweep-json]
     python -m venv v && v/bin/pip install sioscgi && v/bin/python bench/parse_request.py
+
+--sweep-json prints only the sweep, as JSON (bench/run draws its curve from it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import timeit
@@ -97,18 +100,47 @@ def interleaved_microseconds(functions, data: bytes, rounds: int, number: int) -
     return results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--number", type=int, default=10000)
-    args = parser.parse_args()
-    data = encode_request(NGINX_HEADERS, b"BODY123")
+#: Header block sizes of the sweep, bytes.
+SIZES = (512, 1024, 4096, 16384, 65536, 262144)
+
+
+def sweep(parsers, number: int, rounds: int = 5) -> list[tuple[float, list[float]]]:
+    """(header block KB, min µs per parse of each parser) for each of SIZES.
+
+    `number` parses of a 1 KB block per round, fewer of larger ones (at least 20).
+    """
+    points = []
+    for size in SIZES:
+        block = encode_request(sized_headers(size))
+        kilobytes = parse_request(block)[1] / 1024
+        runs = interleaved_microseconds(list(parsers.values()), block, rounds, max(number * 1024 // size, 20))
+        points.append((kilobytes, [min(r) for r in runs]))
+    return points
+
+
+def available_parsers(data: bytes) -> dict:
+    """parse_request, the 2011 algorithm and sioscgi if installed, checked to agree on `data`."""
     assert parse_2011(data) == parse_request(data)[0]
-    header_size = parse_request(data)[1]
     parsers = {"parse_request": parse_request, "2011 algorithm": parse_2011}
     if have_sioscgi():
         parsers["sioscgi"] = parse_sioscgi
         assert {k: v.encode("latin-1") for k, v in parse_request(data)[0].items()} == parse_sioscgi(data)
+    return parsers
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--number", type=int, default=10000)
+    parser.add_argument("--sweep-json", action="store_true")
+    args = parser.parse_args()
+    data = encode_request(NGINX_HEADERS, b"BODY123")
+    parsers = available_parsers(data)
+    if args.sweep_json:
+        print(json.dumps({"python": sys.version.split()[0], "parsers": list(parsers),
+                          "points": sweep(parsers, args.number, min(args.rounds, 5))}))
+        return 0
+    header_size = parse_request(data)[1]
     times = dict(zip(parsers, interleaved_microseconds(list(parsers.values()), data, args.rounds, args.number)))
     print(f"python {sys.version.split()[0]}, header block {header_size} bytes, {len(NGINX_HEADERS) + 2} headers")
     print(f"{'':24}{'min':>9}{'median':>9}   (microseconds per parse)")
@@ -122,12 +154,8 @@ def main() -> int:
     print()
     print("| header block | " + " | ".join(f"{name}, µs per KB" for name in parsers) + " |")
     print("| --- |" + " --- |" * len(parsers))
-    for size in (512, 1024, 4096, 16384, 65536, 262144):
-        block = encode_request(sized_headers(size))
-        kilobytes = parse_request(block)[1] / 1024
-        number = max(args.number * 1024 // size, 20)
-        runs = interleaved_microseconds(list(parsers.values()), block, 5, number)
-        print(f"| {kilobytes:.1f} KB | " + " | ".join(f"{min(r) / kilobytes:.2f}" for r in runs) + " |")
+    for kilobytes, microseconds in sweep(parsers, args.number):
+        print(f"| {kilobytes:.1f} KB | " + " | ".join(f"{us / kilobytes:.2f}" for us in microseconds) + " |")
     return 0
 
 

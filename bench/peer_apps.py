@@ -1,6 +1,7 @@
 """The programs bench/run serves, ours and the peers', written into its work directory.
 
-The same hello app (examples/hello_wsgi.py) runs under every WSGI server;
+The same hello app (examples/hello_wsgi.py) runs under every WSGI server,
+and its ASGI twin (HELLO_ASGI: the same body and headers) under aioscgi;
 the same two CGI programs (examples/cgi-bin/hello.sh and a C hello built
 with cc here) run under scgi-run and fcgiwrap.
 """
@@ -18,7 +19,10 @@ from cgi_common import DISCARD_C, HELLO_C, REPO
 HELLO_APP = REPO / "examples" / "hello_wsgi.py"
 
 #: Peers installed into the benchmark's own virtualenv, never the project's.
-PEER_PACKAGES = ("flup", "scgi", "uwsgi")
+PEER_PACKAGES = ("flup", "scgi", "uwsgi", "aioscgi")
+
+#: Installed beside them: matplotlib draws bench/run --charts (bench/charts.py).
+BENCH_TOOLS = ("matplotlib",)
 
 # The "plain CGI" way to run WSGI: the standard library's CGIHandler.
 WSGIREF_CGI = """\
@@ -75,6 +79,38 @@ class UnixSCGIServer(SCGIServer):
         return sock
 
 UnixSCGIServer(WSGIHandler, max_children={workers}).serve()
+"""
+
+# examples/hello_wsgi.py as an ASGI app: the same body and headers. It answers
+# the lifespan protocol too, as an ASGI app that has nothing to set up does.
+HELLO_ASGI = """\
+BODY = b"Hello, world!\\n"
+HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(BODY))]
+
+
+async def application(scope, receive, send):
+    while scope["type"] == "lifespan":
+        if (await receive())["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
+"""
+
+# aioscgi's own command line, `aioscgi --unix-socket SOCKET --base-uri /aioscgi
+# hello_asgi:application`, run by its main() with the app's directory on
+# sys.path (the command imports the app from the current directory). One
+# process: aioscgi serves every connection in one asyncio loop and has no
+# workers option. --base-uri: nginx's scgi_params send no SCRIPT_NAME, which
+# aioscgi needs otherwise.
+AIOSCGI_SERVER = """\
+import sys
+sys.path.insert(0, {app_dir!r})
+sys.argv[1:] = ["--unix-socket", {socket!r}, "--base-uri", "/aioscgi", "hello_asgi:application"]
+from aioscgi.main import main
+main()
 """
 
 # The download script for scgi-run: headers, then the file through cat.
@@ -164,13 +200,13 @@ def peers_venv_python(venv: Path) -> Path:
     return venv / "bin" / "python3"
 
 
-def installed_peers(venv: Path) -> dict[str, str]:
-    """Peer package -> version, for those installed in venv."""
+def installed_peers(venv: Path, names: tuple[str, ...] = PEER_PACKAGES) -> dict[str, str]:
+    """Package -> version, for those of `names` installed in venv."""
     python = peers_venv_python(venv)
     if not python.exists():
         return {}
     code = ("import importlib.metadata as m\n"
-            f"for name in {PEER_PACKAGES!r}:\n"
+            f"for name in {names!r}:\n"
             "    try: print(name, m.version(name))\n"
             "    except m.PackageNotFoundError: pass\n")
     done = subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True)
@@ -178,15 +214,15 @@ def installed_peers(venv: Path) -> dict[str, str]:
 
 
 def install_peers(venv: Path, base_python: str, log) -> dict[str, str]:
-    """Create venv (once) and pip install the missing peers into it.
+    """Create venv (once) and pip install the missing peers and bench tools into it.
 
     uWSGI compiles from source (gcc and the Python headers): a failure is
     reported and the benchmark goes on without it.
     """
     if not peers_venv_python(venv).exists():
         subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
-    have = installed_peers(venv)
-    for name in PEER_PACKAGES:
+    have = installed_peers(venv, PEER_PACKAGES + BENCH_TOOLS)
+    for name in PEER_PACKAGES + BENCH_TOOLS:
         if name in have:
             continue
         log(f"installing {name} into {venv} (benchmark only)")

@@ -2,13 +2,16 @@
 
 One nginx on 127.0.0.1 and one openbsd-inetd serve every path side by side
 (examples/stack/stack.py starts them); fcgiwrap, flup's SCGI server, the
-scgi package's server and uWSGI sit behind the same nginx. wrk measures each
-path for a bounded time; the rows are interleaved within each repeat, so a
-noisy neighbour hits every row alike, and each figure is printed beside its
-comparison as a ratio of medians from the same run.
+scgi package's server, uWSGI and aioscgi (ASGI) sit behind the same nginx.
+wrk measures each path for a bounded time; the rows are interleaved within
+each repeat, so a noisy neighbour hits every row alike, and each figure is
+printed beside its comparison as a ratio of medians from the same run. Then the cost curves
+(bench/curves.py): concurrency, header size, body size, modules imported;
+--charts DIR draws them as PNGs (bench/charts.py, with matplotlib).
 
     bench/run [--quick] [--python PATH] [--seconds N] [--repeats N]
-              [--connections N] [--stream-mib N] [--peers-venv DIR] [--no-install] [--keep]
+              [--connections N] [--stream-mib N] [--curve-seconds S] [--charts DIR]
+              [--peers-venv DIR] [--no-install] [--keep]
 """
 
 from __future__ import annotations
@@ -26,13 +29,17 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "examples" / "stack"))
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
 
 import stack  # noqa: E402
-from cgi_common import REPO  # noqa: E402
+import curves  # noqa: E402
+from cgi_common import REPO, request as cgi_request  # noqa: E402
 from measure import Figure, fetch, ratio, run_wrk, spawn_rate, tree_cpu_seconds, wrk_command  # noqa: E402
 import peer_apps  # noqa: E402
 import streaming  # noqa: E402
 from wsgi_bulk import APP as BULK_APP  # noqa: E402
+from scgi_inetd.client import build_params  # noqa: E402
+from scgi_inetd.protocol import encode_request  # noqa: E402
 
 USAGE = __doc__.split("\n\n")[-1].strip()
 BIN = REPO / "bin"
@@ -58,6 +65,19 @@ FORKING_RUN = "previous: scgi-run resident, a forked interpreter per connection"
 
 # scgi-wsgi resident with a pool of pre-forked workers (--requests-per-child).
 REQUESTS_PER_CHILD = 1000
+POOL = f"scgi-wsgi resident --requests-per-child {REQUESTS_PER_CHILD} hello"
+
+# aioscgi serves peer_apps.HELLO_ASGI, the hello app's ASGI twin, in one asyncio process.
+AIOSCGI = "aioscgi (ASGI) server"
+
+# The rows of the concurrency curve: every resident mode of ours, then the peers.
+CONCURRENCY_ROWS = ("scgi-wsgi resident hello", POOL, "scgi-run resident + hello (C)", "scgi-run resident + hello.sh",
+                    "uWSGI --scgi-socket", "flup SCGI server", "scgi package server", AIOSCGI,
+                    "fcgiwrap + hello (C)", "fcgiwrap + hello.sh")
+
+# The body-size curve's paths: one-shot, nginx spooling the body (no STREAM_DIRECTIVES).
+BODY_PATHS = (("scgi-wsgi (the app reads wsgi.input)", "/stream/wsgi/spooled", "{size}"),
+              ("scgi-run + C discard (reads stdin)", "/stream/scgi-run/spooled", "done"))
 
 
 @dataclass
@@ -69,6 +89,8 @@ class Options:
     connections: int = 4
     stream_mib: int = 1024
     stream_repeats: int = 3
+    curve_seconds: float = 2.0
+    charts: Path | None = None
     peers_venv: Path = Path(tempfile.gettempdir()) / "scgi_inetd-bench" / "peers"
     install: bool = True
     keep: bool = False
@@ -95,12 +117,17 @@ def parse(argv: list[str]) -> Options:
             options.python = args.pop(0)
         elif arg == "--peers-venv" and args:
             options.peers_venv = Path(args.pop(0))
+        elif arg == "--charts" and args:
+            options.charts = Path(args.pop(0))
+        elif arg == "--curve-seconds" and args and args[0].replace(".", "", 1).isdigit():
+            options.curve_seconds = float(args.pop(0))
+            explicit.add("curve_seconds")
         else:
             raise SystemExit(f"unknown argument {arg!r}\nusage: {USAGE}")
     if options.quick:
-        # Under a minute: one short repeat of each row, 64 MiB streams, and
-        # no peer installation (peers not installed already are skipped).
-        quick = {"seconds": 1, "repeats": 1, "stream_mib": 64}
+        # Under a minute: one short repeat of each row, 64 MiB streams, short
+        # curves, and no peer installation (peers not installed already are skipped).
+        quick = {"seconds": 1, "repeats": 1, "stream_mib": 64, "curve_seconds": 0.1}
         for name, value in quick.items():
             if name not in explicit:
                 setattr(options, name, value)
@@ -118,7 +145,7 @@ class Row:
     path: str
     expect: bytes
     compare: list[str] = field(default_factory=list)
-    target: tuple[str, float] | None = None
+    targets: list[tuple[str, float]] = field(default_factory=list)
     figure: Figure = field(default_factory=Figure)
     p50: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
@@ -129,7 +156,7 @@ class Row:
     def server(self) -> str:
         """Whose process tree serves this row (its CPU time is charged to the row)."""
         for prefix, server in (("fcgiwrap", "fcgiwrap"), ("flup", "flup"), ("scgi package", "scgi"),
-                               ("uWSGI", "uwsgi"), (FORKING_RUN, "forking-run")):
+                               ("uWSGI", "uwsgi"), ("aioscgi", "aioscgi"), (FORKING_RUN, "forking-run")):
             if self.name.startswith(prefix):
                 return server
         return "inetd"
@@ -169,6 +196,8 @@ class Bench:
         self.shim_kib = 0
         self.pids: dict[str, int] = {}
         self.failed: list[str] = []
+        self.sections: list[curves.Section] = []
+        self.charts_note = ""
 
     def sock(self, name: str) -> str:
         return str(self.run_dir / f"{name}.sock")
@@ -180,7 +209,7 @@ class Bench:
         peer_apps.compile_package(options.python)
         self.python = peer_apps.run_venv(self.root, options.python)
         self.bulk_size = options.stream_mib << 20
-        self.bulk = streaming.bulk_file(self.root / "bulk.bin", options.stream_mib)
+        self.bulk = streaming.bulk_file(self.root / "bulk.bin", self.bulk_size)
         peer_apps.cgi_programs(self.cgi, self.python, self.bulk, self.bulk_size)
         (self.root / "bulk_app.py").write_text(BULK_APP)
         self.has_bootmenu = self.bootmenu_config()
@@ -240,7 +269,7 @@ class Bench:
         add(Row("floor: sh -c true, via nginx+inetd (502)", "floor", "/floor/sh", b""))
         add(Row("scgi-wsgi hello", "one-shot", "/wsgi", b"Hello, world!",
                 ["floor: python -I -c pass, via nginx+inetd (502)", "fcgiwrap + wsgiref CGIHandler hello"],
-                ("floor: python -I -c pass, via nginx+inetd (502)", 0.85)))
+                [("floor: python -I -c pass, via nginx+inetd (502)", 0.85)]))
         add(Row(PROTO_EXIT, "one-shot", "/proto/wsgi-exit", b"Hello, world!",
                 ["floor: python -I -c pass, via nginx+inetd (502)", "scgi-wsgi hello"]))
         add(Row("fcgiwrap + wsgiref CGIHandler hello", "one-shot", "/fcgiwrap/wsgiref.cgi", b"Hello, world!"))
@@ -256,24 +285,25 @@ class Bench:
         add(boot)
         add(Row("scgi-run resident + hello.sh", "resident", "/scgi-run-resident/hello.sh", b"Hello from sh",
                 ["fcgiwrap + hello.sh", "scgi-run + hello.sh", f"{FORKING_RUN} + hello.sh"],
-                ("fcgiwrap + hello.sh", 1.0)))
+                [("fcgiwrap + hello.sh", 1.0)]))
         add(Row("scgi-run resident + hello (C)", "resident", "/scgi-run-resident/hello", b"hello",
                 ["fcgiwrap + hello (C)", "scgi-run + hello (C)", f"{FORKING_RUN} + hello (C)"],
-                ("fcgiwrap + hello (C)", 1.0)))
+                [("fcgiwrap + hello (C)", 1.0)]))
         add(Row("scgi-wsgi resident hello", "resident", "/wsgi-resident", b"Hello, world!",
-                ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", "scgi-wsgi hello"],
-                ("flup SCGI server", 1.5)))
-        add(Row(f"scgi-wsgi resident --requests-per-child {REQUESTS_PER_CHILD} hello", "resident",
-                "/wsgi-prefork", b"Hello, world!",
-                ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", "scgi-wsgi resident hello"],
-                ("flup SCGI server", 1.5)))
+                ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", AIOSCGI, "scgi-wsgi hello"],
+                [("flup SCGI server", 1.5)]))
+        add(Row(POOL, "resident", "/wsgi-prefork", b"Hello, world!",
+                ["flup SCGI server", "uWSGI --scgi-socket", "scgi package server", AIOSCGI,
+                 "scgi-wsgi resident hello"],
+                [("flup SCGI server", 1.5), (AIOSCGI, 1.2)]))
         add(Row(f"{FORKING_RUN} + hello.sh", "resident", "/forking-run/hello.sh", b"Hello from sh",
                 ["fcgiwrap + hello.sh"]))
         add(Row(f"{FORKING_RUN} + hello (C)", "resident", "/forking-run/hello", b"hello",
                 ["fcgiwrap + hello (C)"]))
         for name, package, path in (("flup SCGI server", "flup", "/flup"),
                                     ("scgi package server", "scgi", "/scgi-package"),
-                                    ("uWSGI --scgi-socket", "uwsgi", "/uwsgi")):
+                                    ("uWSGI --scgi-socket", "uwsgi", "/uwsgi"),
+                                    (AIOSCGI, "aioscgi", "/aioscgi")):
             row = Row(name, "resident", path, b"Hello, world!")
             if package not in self.peers:
                 row.skipped = (f"{package} not installed in {self.options.peers_venv}"
@@ -304,6 +334,9 @@ class Bench:
         parts.append(location("/flup", self.sock("flup")))
         parts.append(location("/scgi-package", self.sock("scgi-package")))
         parts.append(location("/uwsgi", self.sock("uwsgi")))
+        parts.append(location("/aioscgi", self.sock("aioscgi")))
+        parts.append(location("/stream/wsgi/spooled", self.sock("wsgi-bulk")))
+        parts.append(location("/stream/scgi-run/spooled", self.sock("run"), script=f"{cgi}/discard"))
         for name, sock, script in (("wsgi/download", "wsgi-bulk", None), ("wsgi/upload", "wsgi-bulk", None),
                                    ("scgi-run/download", "run", f"{cgi}/download.sh"),
                                    ("scgi-run/upload", "run", f"{cgi}/discard"),
@@ -346,6 +379,11 @@ class Bench:
             self.background("uwsgi", [uwsgi, "--scgi-socket", self.sock("uwsgi"), "--chmod-socket=666",
                                       "--wsgi-file", str(peer_apps.HELLO_APP), "--master", "--processes", workers,
                                       "--disable-logging", "--die-on-term", "--need-app"], self.sock("uwsgi"))
+        if "aioscgi" in self.peers:
+            (self.root / "hello_asgi.py").write_text(peer_apps.HELLO_ASGI)
+            script = peer_apps.write_executable(self.root / "aioscgi_server.py", peer_apps.AIOSCGI_SERVER.format(
+                app_dir=str(self.root), socket=self.sock("aioscgi")))
+            self.background("aioscgi", [venv_python, "-I", str(script)], self.sock("aioscgi"))
         (self.root / "nginx").mkdir()
         for name in ("fastcgi_params",):
             system = Path("/etc/nginx") / name
@@ -438,6 +476,60 @@ class Bench:
                                                 request())
 
 
+    def measure_curves(self) -> None:
+        """The cost curves (bench/curves.py); --quick keeps each tiny."""
+        quick, options = self.options.quick, self.options
+        venv_python = str(peer_apps.peers_venv_python(options.peers_venv))
+        measures = [
+            lambda: curves.concurrency(
+                [self.by_name(name) for name in CONCURRENCY_ROWS], self.nginx.url,
+                seconds=max(1, round(options.curve_seconds)), levels=(64,) if quick else curves.CONNECTIONS,
+                skip=lambda row: "--quick times our rows only, at 64" if quick and row.server != "inetd" else ""),
+            lambda: curves.header_sizes(curves.python_with("sioscgi", [venv_python]) or self.python,
+                                        number=1000 if quick else 10000),
+            lambda: curves.body_sizes(BODY_PATHS, self.nginx.url, inetd=self.inetd.pid, nginx=self.nginx.pid,
+                                      workdir=self.root, sizes=curves.BODY_SIZES[:-1] if quick else curves.BODY_SIZES,
+                                      seconds=options.curve_seconds),
+            lambda: curves.modules_curve(self.python, self.programs(), workdir=self.root, every=None if quick else 2,
+                                         instructions=not quick and bool(shutil.which("valgrind")),
+                                         runs=5 if quick else 20),
+        ]
+        for measure in measures:
+            started = time.monotonic()
+            section = measure()
+            section.seconds = time.monotonic() - started
+            log(f"{section.title}: {section.seconds:.0f} s")
+            self.sections.append(section)
+
+    def programs(self) -> list[tuple[str, list[str], bytes, bytes]]:
+        """The one-shot programs of the modules curve: (label, argv, request, what the answer holds)."""
+        py, hello = [self.python, "-I", "-S"], str(self.cgi / "hello")
+        programs = [
+            ("scgi-wsgi hello", [*py, str(BIN / "scgi-wsgi"), str(peer_apps.HELLO_APP)],
+             encode_request(build_params("GET", "/")), b"Hello, world!"),
+            ("scgi-run SCRIPT (C hello)", [*py, str(BIN / "scgi-run"), hello], cgi_request(), b"hello"),
+            ("scgi-run DIR/ (C hello)", [*py, str(BIN / "scgi-run"), f"{self.cgi}/"],
+             encode_request(build_params("GET", "/hello", params={"SCRIPT_FILENAME": hello, "SCRIPT_NAME": "/hello"})),
+             b"hello")]
+        if self.has_bootmenu:
+            programs.append(("scgi-bootmenu menu (iPXE, known MAC)",
+                             [*py, str(BIN / "scgi-bootmenu"), str(self.root / "bootmenu.toml")],
+                             encode_request(build_params("GET", f"/boot.ipxe?{BOOT_QUERY}")), b"#!ipxe"))
+        return programs
+
+    def draw_charts(self) -> None:
+        directory = self.options.charts
+        if directory is None:
+            return
+        venv_python = str(peer_apps.peers_venv_python(self.options.peers_venv))
+        python = curves.python_with("matplotlib", [venv_python, sys.executable])
+        if python is None:
+            self.charts_note = (f"Charts not drawn: matplotlib is not importable by {venv_python} or {sys.executable}"
+                                " (a full run installs it into the peers' virtualenv).")
+            return
+        written = curves.draw(self.sections, directory, python, self.root)
+        self.charts_note = f"Charts drawn by {python}: " + ", ".join(str(path) for path in written) + "."
+
     def by_name(self, name: str) -> Row | None:
         return next((row for row in self.rows if row.name == name), None)
 
@@ -483,6 +575,12 @@ class Bench:
             w(f"| {name} | {figure.spread()} | {rss} |")
         w(f"| scgi-run shim + hello (C), one request run directly (ru_maxrss from wait4, covers the shim before execve) | "
           f"| {self.shim_kib * 1024 / 1e6:.1f} |")
+        w("\n## Cost as work grows\n")
+        for section in self.sections:
+            w(f"### {section.title}\n")
+            w("\n".join(section.lines) + f"\n\nMeasured in {section.seconds:.0f} s.\n")
+        if self.charts_note:
+            w(self.charts_note + "\n")
         w("\n## Targets (ratios of medians, this run)\n")
         w(self.targets())
         w("\n## Machine, versions, commands\n")
@@ -496,18 +594,17 @@ class Bench:
     def targets(self) -> str:
         lines = []
         for row in self.rows:
-            if not row.target or row.skipped:
-                continue
-            other = self.by_name(row.target[0])
-            if other is None or other.skipped:
-                lines.append(f"- {row.name} >= {row.target[1]}x {row.target[0]}: not measured ({other and other.skipped})")
-                continue
-            value = row.figure.median / other.figure.median
-            verdict = "met" if value >= row.target[1] else "MISSED"
-            by_cpu = ""
-            if other.server != "fcgiwrap" and row.cpu_ms and other.cpu_ms:
-                by_cpu = f" (by CPU per request: {middle(other.cpu_ms) / middle(row.cpu_ms):.2f}x)"
-            lines.append(f"- {row.name} >= {row.target[1]}x {row.target[0]}: {value:.2f}x{by_cpu}, {verdict}")
+            for name, factor in [] if row.skipped else row.targets:
+                other = self.by_name(name)
+                if other is None or other.skipped:
+                    lines.append(f"- {row.name} >= {factor}x {name}: not measured ({other and other.skipped})")
+                    continue
+                value = row.figure.median / other.figure.median
+                verdict = "met" if value >= factor else "MISSED"
+                by_cpu = ""
+                if other.server != "fcgiwrap" and row.cpu_ms and other.cpu_ms:
+                    by_cpu = f" (by CPU per request: {middle(other.cpu_ms) / middle(row.cpu_ms):.2f}x)"
+                lines.append(f"- {row.name} >= {factor}x {name}: {value:.2f}x{by_cpu}, {verdict}")
         for name, (figure, peaks) in self.streams.items():
             if "fix-status" in name:
                 continue
@@ -555,7 +652,8 @@ def machine(load_before: str, python: str, peers: dict[str, str], options: Optio
         f"{first_line(['cc', '--version'])}",
         "- peers: " + (", ".join(f"{name} {version}" for name, version in peers.items()) or "none installed")
         + f" (virtualenv {options.peers_venv}); {options.connections} workers each where they take a number "
-        "(fcgiwrap -c, uWSGI --processes, scgi max_children); flup threaded (its default)",
+        "(fcgiwrap -c, uWSGI --processes, scgi max_children); flup threaded (its default); aioscgi one"
+        " asyncio process (it has no workers option)",
     ])
 
 
@@ -584,6 +682,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.start()
         bench.check_rows()
         bench.measure()
+        bench.measure_curves()
+        bench.draw_charts()
         sys.stdout.write(bench.report(started, load_before))
         if bench.failed:
             log("these paths did not answer as they should: " + ", ".join(bench.failed))

@@ -108,10 +108,10 @@ def shim_peak_kib(maxrss: Path, argv: list[str], request: bytes) -> int:
     return int(report.read_text())
 
 
-def bulk_file(path: Path, mib: int) -> Path:
-    """`mib` MiB of incompressible data, written for real (not sparse): the page cache is exercised."""
-    block = os.urandom(1 << 20)
+def bulk_file(path: Path, size: int) -> Path:
+    """`size` bytes of incompressible data, written for real (not sparse): the page cache is exercised."""
+    block = os.urandom(min(size, 1 << 20))
     with open(path, "wb") as out:
-        for _ in range(mib):
-            out.write(block)
+        for start in range(0, size, len(block) or 1):
+            out.write(block[:size - start])
     return path
