@@ -219,12 +219,12 @@ class Bench:
             self.peers = peer_apps.installed_peers(options.peers_venv)
 
     def ours(self, script: str, *args: str) -> list[str]:
-        """A front-end as the inetd line names it: the interpreter, -I, the checkout's script.
+        """A front-end as README ("Speed") has inetd start it: the interpreter, -I -S, the checkout's script.
 
-        argv[0] is the interpreter's own path: Python finds its virtualenv
-        (pyvenv.cfg) from it.
+        Without site, the script puts the checkout (its PREFIX) on sys.path
+        itself. argv[0] is the interpreter's own path, as inetd lines give it.
         """
-        return [self.python, self.python, "-I", str(BIN / script), *args]
+        return [self.python, self.python, "-I", "-S", str(BIN / script), *args]
 
     def services(self) -> list[stack.Service]:
         py, cgi = self.python, f"{self.cgi}/"
@@ -269,7 +269,7 @@ class Bench:
         add(Row("floor: sh -c true, via nginx+inetd (502)", "floor", "/floor/sh", b""))
         add(Row("scgi-wsgi hello", "one-shot", "/wsgi", b"Hello, world!",
                 ["floor: python -I -c pass, via nginx+inetd (502)", "fcgiwrap + wsgiref CGIHandler hello"],
-                [("floor: python -I -c pass, via nginx+inetd (502)", 0.85)]))
+                [("floor: python -I -c pass, via nginx+inetd (502)", 0.95)]))
         add(Row(PROTO_EXIT, "one-shot", "/proto/wsgi-exit", b"Hello, world!",
                 ["floor: python -I -c pass, via nginx+inetd (502)", "scgi-wsgi hello"]))
         add(Row("fcgiwrap + wsgiref CGIHandler hello", "one-shot", "/fcgiwrap/wsgiref.cgi", b"Hello, world!"))

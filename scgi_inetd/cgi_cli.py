@@ -9,7 +9,6 @@ spawning each script (cgi_resident.CgiSpawner), or, with --fix-status,
 forking a supervisor per connection (resident.ForkEach).
 """
 
-import posix
 import sys
 
 TYPE_CHECKING = False
@@ -22,12 +21,10 @@ from .cgi_env import is_variable_name, operator_environ
 from .cgi_exec import CgiConfig, serve_connection, serve_handed
 from .logsink import open_log
 from .options import RUN, ServeOptions, UsageError, parse_options
+from .paths import S_IFDIR, S_IFREG, file_type
 from .reader import one_connection
 
-__all__ = ["S_IFDIR", "S_IFREG", "file_type", "main", "make_config", "parse_arguments"]
-
-#: File types in st_mode (stat.h): the stat module, like os.path, would be one more import per request.
-S_IFMT, S_IFDIR, S_IFREG = 0o170000, 0o040000, 0o100000
+__all__ = ["main", "make_config", "parse_arguments"]
 
 
 def parse_arguments(argv: list[str]) -> tuple[ServeOptions, list[str]]:
@@ -75,14 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     from .cgi_resident import serve as serve_spawning
 
     return serve_spawning(listen_fd, config, options)
-
-
-def file_type(path: str) -> int:
-    """The S_IF* type of what ``path`` names, following symlinks as os.path.isdir does; 0 when it cannot be seen."""
-    try:
-        return posix.stat(path).st_mode & S_IFMT
-    except (OSError, ValueError):
-        return 0
 
 
 def make_config(options: ServeOptions, positionals: list[str]) -> "CgiConfig":

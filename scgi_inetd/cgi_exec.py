@@ -29,12 +29,13 @@ if TYPE_CHECKING:  # typing costs milliseconds on every one-shot request
 
 from .cgi_env import REQUEST_VARIABLES, Script, build_environ, exec_environ, operator_environ
 from .logsink import log_line
+from .paths import absolute
 from .protocol import (DEFAULT_MAX_HEADER, ProtocolError, RequestError, hint_whole_path, request_path,
                        sends_whole_path, split_mount)
 from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, BodyError,
                      check_body_size, read_request, spool_body)
 
-__all__ = ["RESET_SIGNALS", "CgiConfig", "absolute", "body_on_stdin", "content_length", "enter_own_process_group",
+__all__ = ["RESET_SIGNALS", "CgiConfig", "body_on_stdin", "content_length", "enter_own_process_group",
            "enter_script_directory", "exec_script", "find_script", "not_started", "refuse", "refuse_to_run",
            "restore_signals", "script_invocation", "serve_connection", "serve_handed"]
 
@@ -233,16 +234,6 @@ def exec_script(
             _signal.setitimer(_signal.ITIMER_REAL, 0)
         refuse_to_run(error, argv[0], unread)
     return 1
-
-
-def absolute(path: str) -> str:
-    """os.path.abspath(path); os is imported only for a path that is not absolute and normal already."""
-    if path.startswith("/") and not path.startswith("//") and "/./" not in path and "/../" not in path \
-            and "//" not in path and not path.endswith(("/", "/.", "/..")):
-        return path
-    import os.path
-
-    return os.path.abspath(path)
 
 
 def enter_script_directory(path: str, root: str | None) -> str:

@@ -18,15 +18,16 @@ it on to a child forked for the connection (or, with
 ``--requests-per-child``, to a pre-forked worker).
 
 This module sits on every request's path: it imports only modules that cost
-next to nothing at start-up (os, select, time); the error answer, traceback
+next to nothing at start-up (posix, select, time: not even os, see
+paths); the error answer, traceback
 and the resident loop are imported when needed.
 """
 
-import os
-import stat
+import posix
 
 from .logsink import format_line, quote_names
 from .options import ServeOptions, serve_options
+from .paths import S_IFMT, S_IFREG
 from .protocol import DEFAULT_MAX_HEADER, ProtocolError, hint_whole_path, sends_whole_path, split_mount
 from .protocol import request_path as protocol_request_path
 from .reader import (DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SPOOL_DIR, check_body_size,
@@ -367,7 +368,7 @@ def printable(text: str) -> bool:
 # Bytes per read on the fallback path (the PEP's example default).
 BLOCK_SIZE = 8192
 
-# Bytes per os.sendfile call: one call could move up to 2 GiB, but capping it
+# Bytes per posix.sendfile call: one call could move up to 2 GiB, but capping it
 # keeps each call short so Content-Length bookkeeping stays simple.
 SENDFILE_CHUNK = 1 << 24
 
@@ -402,10 +403,10 @@ class FileWrapper:
         try:
             fd = self.filelike.fileno()
             offset = self.filelike.tell()
-            info = os.fstat(fd)
+            info = posix.fstat(fd)
         except (AttributeError, OSError, ValueError):
             return None
-        if not stat.S_ISREG(info.st_mode):
+        if info.st_mode & S_IFMT != S_IFREG:
             return None
         return fd, offset, max(info.st_size - offset, 0)
 
@@ -417,7 +418,7 @@ def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
     """
     sent = 0
     while sent < count:
-        n = os.sendfile(out_fd, in_fd, offset + sent, min(count - sent, SENDFILE_CHUNK))
+        n = posix.sendfile(out_fd, in_fd, offset + sent, min(count - sent, SENDFILE_CHUNK))
         if n == 0:
             break
         sent += n
@@ -500,7 +501,7 @@ class Response:
             raise ClientGone("client went away")
         try:
             while data:
-                data = data[os.write(self.fd, data):]
+                data = data[posix.write(self.fd, data):]
         except (BrokenPipeError, ConnectionResetError) as error:
             self.gone(error)
 

@@ -9,10 +9,11 @@ in the response.  An app that fails to import still gets its request
 answered (500) in one-shot mode, so nginx does not wait for a timeout.
 """
 
-import os
+import posix
 import sys
 
 from .options import WSGI, ServeOptions, UsageError, parse_options
+from .paths import S_IFREG, absolute, file_type
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
@@ -64,16 +65,18 @@ def _load_file(path: str) -> "Any":
     source on every request would cost more than the gateway.  A name already
     taken (a file called json.py, say) is loaded under another name instead.
     """
-    path = os.path.abspath(path)
-    if not os.path.isfile(path):
+    path = absolute(path)
+    if file_type(path) != S_IFREG:
         raise ImportError(f"no such file: {path}")
-    directory, filename = os.path.split(path)
+    directory, _, filename = path.rpartition("/")
+    directory = directory or "/"
     name = filename[:-3] if filename.endswith(".py") else filename
     sys.path.insert(0, directory)
     if name.isidentifier() and name not in sys.modules and filename.endswith(".py"):
         __import__(name)
         module = sys.modules[name]
-        if os.path.abspath(getattr(module, "__file__", "") or "") == path:
+        found = getattr(module, "__file__", "") or ""
+        if found and absolute(found) == path:
             return module
         del sys.modules[name]  # another module of that name came first on sys.path
     return _load_file_as(path, "_scgi_wsgi_app")
@@ -109,10 +112,10 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     listen_fd, errors = started
     try:
         if options.chdir:
-            os.chdir(options.chdir)
-            sys.path.insert(0, os.getcwd())
+            posix.chdir(options.chdir)
+            sys.path.insert(0, posix.getcwd())
         elif "/" not in target.rpartition(":")[0] and not target.endswith(".py"):
-            sys.path.insert(0, os.getcwd())
+            sys.path.insert(0, posix.getcwd())
         app = load_app(target)
     except Exception:
         import traceback

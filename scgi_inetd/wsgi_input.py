@@ -3,7 +3,7 @@
 Strategy: the SCGI header has been read exactly (scgi_inetd.reader), or
 with the start of the body, which BodyInput is given (a pool worker's first
 read), so the next CONTENT_LENGTH bytes are the body and nothing after them
-is ours.  BodyInput reads with os.read, never asks for more than what
+is ours.  BodyInput reads with posix.read, never asks for more than what
 is left of the body, and reports the end with b"" (PEP 3333,
 wsgi.input_terminated).  A client that stops short of CONTENT_LENGTH, or
 stalls, raises BodyError, so the app never mistakes a cut-off upload for a
@@ -17,7 +17,7 @@ spool: nginx stops sending the request body once the response has begun
 (reader.spool_body says more), so reading it later would wait forever.
 """
 
-import os
+import posix
 import select
 import time
 
@@ -55,14 +55,14 @@ class BodyInput:
         return len(self._buffer) + self._left
 
     def _receive(self, size: int) -> bytes:
-        """One os.read of at most ``size`` body bytes; raises BodyError on EOF or stall."""
+        """One posix.read of at most ``size`` body bytes; raises BodyError on EOF or stall."""
         if self._poll is None:
             self._poll = select.poll()
             self._poll.register(self._fd, select.POLLIN)
         if not self._poll.poll(self._timeout_ms):
             self._stalled = True
             raise body_stalled(self._left, self._timeout_ms / 1000)
-        data = os.read(self._fd, min(size, self._left))
+        data = posix.read(self._fd, min(size, self._left))
         if not data:
             raise body_short(self._left)
         self._left -= len(data)
@@ -87,9 +87,9 @@ class BodyInput:
             write_spool(spool, self._buffer)
             while self._left:
                 write_spool(spool, self._receive(4 * READ_CHUNK))
-            os.lseek(spool, 0, os.SEEK_SET)
+            posix.lseek(spool, 0, 0)  # SEEK_SET
         except BaseException:
-            os.close(spool)
+            posix.close(spool)
             raise
         self._left = total
         self._buffer.clear()
@@ -100,7 +100,7 @@ class BodyInput:
         if self._spooled:
             self._spooled = False
             self._left = 0
-            os.close(self._fd)
+            posix.close(self._fd)
 
     def read(self, size: int | None = -1) -> bytes:
         """Read ``size`` bytes (all that is left when negative or None); b"" at the end."""

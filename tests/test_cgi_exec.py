@@ -174,15 +174,3 @@ def test_one_shot_request_imports_nothing_expensive(tmp_path, mode):
     ours = sorted(name for name in imported if name.split(".")[0] == "scgi_inetd")
     assert len(ours) == ONE_SHOT_MODULES + (mode == "directory"), ours  # + script_resolver for DIR/
 
-
-def test_one_shot_script_started_without_site_imports_no_os(tmp_path):
-    """Started with -S (README, "Speed"), `scgi-run SCRIPT` imports neither os nor what os brings:
-    `import os` alone costs such an interpreter 5 M instructions, a fifth of the request."""
-    script = write_script(tmp_path / "hello.sh", "#!/bin/sh\nprintf 'Status: 200 OK\\r\\n\\r\\nhi\\n'\n")
-    log = tmp_path / "log"
-    argv = python_cmd("scgi-run", "--stderr", str(log), "--env", "TZ=UTC", "--pass-env", "PATH", str(script))
-    argv.insert(1, "-S")
-    imported, response = one_shot_imports(argv, request(params={"SCRIPT_FILENAME": str(script)}), log)
-    assert response.endswith(b"\r\n\r\nhi\n"), response
-    assert "scgi_inetd.cgi_exec" in imported
-    assert not imported & {"os", "posixpath", "stat", "_collections_abc"}, sorted(imported)

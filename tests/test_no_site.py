@@ -20,7 +20,7 @@ import pytest
 import scgi_inetd
 from scgi_inetd.client import build_params, call_exec
 from scgi_inetd.protocol import encode_request
-from tests.support import BIN, EXAMPLES, PYTHON, one_shot_imports
+from tests.support import BIN, EXAMPLES, ONE_SHOT_MODULES, OS_MODULES, PYTHON, one_shot_imports
 from tests.bootmenu_helpers import MAC, write_config
 
 PACKAGE = Path(scgi_inetd.__file__).resolve().parent
@@ -37,12 +37,17 @@ def test_scgi_run_serves_without_site(tmp_path):
                                     encode_request(build_params()), tmp_path / "log")
     assert raw.startswith(b"Status: 200 OK") and b"Hello" in raw
     assert "site" not in modules
-    assert sum(name.startswith("scgi_inetd") for name in modules) == 8  # the one-shot budget, as with site
+    assert sum(name.startswith("scgi_inetd") for name in modules) == ONE_SHOT_MODULES  # as with site
+    assert not modules & OS_MODULES, sorted(modules & OS_MODULES)  # 5 M instructions, a fifth of the request
 
 
 def test_scgi_wsgi_serves_without_site(tmp_path):
-    response = call_exec(no_site("scgi-wsgi", EXAMPLES / "hello_wsgi.py"))
-    assert response.status == 200 and response.body == b"Hello, world!\n"
+    modules, raw = one_shot_imports(no_site("scgi-wsgi", "--stderr", tmp_path / "log", EXAMPLES / "hello_wsgi.py"),
+                                    encode_request(build_params()), tmp_path / "log")
+    assert raw.startswith(b"Status: 200 OK") and raw.endswith(b"Hello, world!\n")
+    assert "site" not in modules and "hello_wsgi" in modules
+    assert sum(name.startswith("scgi_inetd") for name in modules) == ONE_SHOT_MODULES
+    assert not modules & OS_MODULES, sorted(modules & OS_MODULES)
 
 
 def test_scgi_bootmenu_serves_without_site(tmp_path):
