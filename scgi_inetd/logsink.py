@@ -62,7 +62,8 @@ def open_log(target: "None | str | TextIO" = None) -> "TextIO":
         if target == "syslog":
             fd = _syslog_pipe()
         else:
-            fd = posix.open(target or "/dev/null", posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o640)
+            flags = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC
+            fd = posix.open(target or "/dev/null", flags, 0o640)
         _replace_stderr(fd)
         return _stderr_stream()
     try:

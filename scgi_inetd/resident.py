@@ -833,8 +833,9 @@ def _work(side: _WorkerSide, handle: Handler, requests: int, unblock: Callable[[
 
     Each connection is served on its own descriptor (no dup2 onto fds 0 and
     1: four system calls a request) and closed after, so its client sees the
-    end of the response; the worker's fds 0 and 1 are /dev/null. The frame stops a worker by closing its socketpair, which also ends it
-    when the frame is killed. A worker that has served `requests` shuts its
+    end of the response; the worker's fds 0 and 1 are /dev/null. The frame
+    stops a worker by closing its socketpair, which also ends it when the
+    frame is killed. A worker that has served `requests` shuts its
     end for reading first, so that the frame passes it nothing more, and
     passes back what was already passed. A SIGTERM sent to the worker itself
     (systemd signals every process of the unit) stops it at once when

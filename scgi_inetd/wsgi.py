@@ -42,8 +42,8 @@ if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
 
 __all__ = ["APP_FAILURES", "BLOCK_SIZE", "CONTROL_BYTES", "DUPLICATE_CGI_NAMES", "HOP_BY_HOP",
            "SENDFILE_CHUNK", "TOKEN_CHARS", "ClientGone", "FileWrapper", "HeaderError", "Response",
-           "build_environ", "checked_name", "handle_connection", "host_name", "listen_and_log", "printable", "render_head",
-           "request_path", "run_app", "sendfile", "serve_app"]
+           "build_environ", "checked_name", "handle_connection", "host_name", "listen_and_log", "printable",
+           "render_head", "request_path", "run_app", "sendfile", "serve_app"]
 
 # Response headers that describe one HTTP connection, not the response; an
 # app must not set them (PEP 3333, "Other HTTP Features"; RFC 9110 7.6.1).
