@@ -17,8 +17,8 @@ S_IFMT, S_IFDIR, S_IFREG = 0o170000, 0o040000, 0o100000
 
 def absolute(path: str) -> str:
     """os.path.abspath(path), without importing os for a path that is absolute and normal already."""
-    if path.startswith("/") and not path.startswith("//") and "/./" not in path and "/../" not in path \
-            and "//" not in path and not path.endswith(("/", "/.", "/..")):
+    if path.startswith("/") and "//" not in path and "/./" not in path and "/../" not in path \
+            and not path.endswith(("/", "/.", "/..")):
         return path
     import os.path
 

@@ -75,7 +75,7 @@ DRAIN_CHUNK = 1 << 16
 #: Seconds a pool worker waits for a header that had not come when it
 #: accepted, before passing the connection to the frame. A client connects
 #: and then writes, and a worker woken by the connect is often quicker than
-#: the write (one connection in fifteen from nginx on an idle pool): the
+#: the write (one connection in fifteen from a 4-thread client): the
 #: header is on its way and comes within microseconds, while passing it
 #: through the frame costs both sides far more. A client that sends nothing
 #: costs one worker this once.
@@ -755,8 +755,8 @@ class _WorkerSide:
         """
         try:
             # Not accept(): its socket object is built from the listener's
-            # family and type, each turned into an enum, 3 us of a request
-            # that costs the worker about 45 us of Python.
+            # family and type, each turned into an enum, about 3 us a
+            # connection (docs/benchmarks.md, "The pool's cost per request").
             fd, _ = self.listener._accept()  # type: ignore[attr-defined]  # CPython's, not in typeshed
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return None  # another worker was quicker

@@ -18,9 +18,8 @@ it on to a child forked for the connection (or, with
 ``--requests-per-child``, to a pre-forked worker).
 
 This module sits on every request's path: it imports only modules that cost
-next to nothing at start-up (posix, select, time: not even os, see
-paths); the error answer, traceback
-and the resident loop are imported when needed.
+next to nothing at start-up (posix, select, time: not even os, see paths);
+the error answer, traceback and the resident loop are imported when needed.
 """
 
 import posix
