@@ -56,7 +56,8 @@ if TYPE_CHECKING:  # typing costs a resident start 5 ms
     Handler = Callable[[dict[str, str], int, bytes], object]
 
 __all__ = ["ACCEPT_PAUSE", "KILL_GRACE", "SEND_TIMEOUT", "STOP_SIGNALS", "ForkEach", "Frame", "Held", "Pool",
-           "Worker", "end_children", "held_limit", "message_size", "read_header", "serve", "set_send_timeout"]
+           "Worker", "accept", "end_children", "held_limit", "listener_kind", "message_size", "read_header", "serve",
+           "set_send_timeout"]
 
 #: Seconds the listener is left alone after accept() failed (EMFILE, ENFILE,
 #: ENOBUFS): it stays readable while the connection waits, and trying again at
@@ -159,6 +160,7 @@ class Frame:
     def __init__(self, listen_fd: int, options: ServeOptions) -> None:
         self.listener = socket.socket(fileno=_above_stdio(listen_fd))
         self.listener.setblocking(False)
+        self.kind = listener_kind(self.listener)
         self.options = options
         self.poller = select.poll()
         self.watched: dict[int, Callable[[int], None]] = {}  # a strategy's descriptors
@@ -368,7 +370,7 @@ class Frame:
             if len(self.held) >= self.held_limit and not self._make_room():
                 return
             try:
-                sock, _ = self.listener.accept()
+                sock = accept(self.listener, self.kind)
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as error:  # EMFILE and the like: leave the listener alone for a moment
@@ -474,6 +476,23 @@ def read_header(sock: socket.socket, parser: RequestParser, at_least: int = 0) -
         if environ is not None:
             return environ
     return None
+
+
+def listener_kind(listener: socket.socket) -> tuple[int, int, int]:
+    """The listener's family, type and protocol as plain ints, for `accept`."""
+    return int(listener.family), int(listener.type), listener.proto
+
+
+def accept(listener: socket.socket, kind: tuple[int, int, int]) -> socket.socket:
+    """listener.accept()'s connection, without its cost.
+
+    socket.accept() builds its socket object from the listener's family and
+    type, each turned into an enum, about 3 us a connection; given as ints
+    (`listener_kind`), socket(fileno=) needs no getsockopt either
+    (docs/benchmarks.md, "The pool's cost per request"). Raises as accept() does.
+    """
+    fd, _ = listener._accept()  # type: ignore[attr-defined]  # CPython's, not in typeshed
+    return socket.socket(*kind, fileno=fd)
 
 
 def set_send_timeout(sock: socket.socket) -> None:
@@ -742,8 +761,7 @@ class _WorkerSide:
         self.slot = slot
         self.max_header = max_header
         self.first_read = min(FIRST_READ, message_size(max_header))
-        # Given, these spare socket(fileno=) two getsockopt calls a connection.
-        self.kind = (int(listener.family), int(listener.type), listener.proto)
+        self.kind = listener_kind(listener)
         self.accept_failing = False
 
     def accept(self) -> "tuple[socket.socket, dict[str, str], bytes] | None":
@@ -754,10 +772,7 @@ class _WorkerSide:
         what came of it: waiting longer here would hold this worker.
         """
         try:
-            # Not accept(): its socket object is built from the listener's
-            # family and type, each turned into an enum, about 3 us a
-            # connection (docs/benchmarks.md, "The pool's cost per request").
-            fd, _ = self.listener._accept()  # type: ignore[attr-defined]  # CPython's, not in typeshed
+            sock = accept(self.listener, self.kind)
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return None  # another worker was quicker
         except OSError as error:  # EMFILE and the like: wait, then try again
@@ -767,7 +782,6 @@ class _WorkerSide:
             time.sleep(ACCEPT_PAUSE)
             return None
         self.accept_failing = False
-        sock = socket.socket(*self.kind, fileno=fd)
         parser = RequestParser(self.max_header)
         try:
             environ = read_header(sock, parser, self.first_read)
@@ -998,8 +1012,11 @@ def _above_stdio(listen_fd: int) -> int:
 
 
 def _drain_pipe(fd: int) -> None:
+    """Empty the wake-up pipe: one read, no EAGAIN raised (each costs the loop an OSError).
+
+    A signal writes one byte; should more than 512 be waiting, poll wakes the loop again.
+    """
     try:
-        while os.read(fd, 512):
-            pass
+        os.read(fd, 512)
     except BlockingIOError:
         pass
