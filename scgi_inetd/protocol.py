@@ -166,9 +166,10 @@ def parse_request(
     Returns the environ (latin-1 str names and values) and the offset at which
     the body starts. Raises IncompleteRequest or ProtocolError.
 
-    Every check here is one C-level operation on the good path, and a failed
-    check hands over to `_refuse_block`, which finds and names the fault; the
-    speed of this function is the per-item work it does not do.
+    Every check here is one C-level operation on the good path; a failed
+    check hands over to `_refuse_block` or `_refuse_items`, which find and
+    name the fault. The speed of this function is the per-item work it does
+    not do.
     """
     # _prefix's rule for a length of up to 6 digits, inline (a call and a
     # tuple less); anything else, 7 digits included, goes through _prefix.

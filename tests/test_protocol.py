@@ -107,6 +107,31 @@ def test_oversized_length_is_refused_before_the_rest_arrives():
         parse_request(b"100", max_header=100)
 
 
+def _block_of(size: int) -> bytes:
+    """A valid header block of exactly `size` bytes (the netstring's content), padded in one header."""
+    base = b"CONTENT_LENGTH\x000\x00SCGI\x001\x00HTTP_X\x00\x00"  # 32 bytes, the smallest
+    assert size >= len(base)
+    return base[:-1] + b"x" * (size - len(base)) + b"\x00"
+
+
+@pytest.mark.parametrize("size", [32, 99_999, 999_999, 1_000_000, 1_000_001])
+@pytest.mark.parametrize("max_header", [60, 999_999, 1_000_000, 262144, 10_000_000])
+@pytest.mark.parametrize("zero", [b"", b"0"])
+def test_length_prefix_rule_is_netstring_extents_at_every_digit_count(size, max_header, zero):
+    """parse_request reads a short prefix inline: it must accept and refuse exactly as netstring_extent."""
+    block = _block_of(size)
+    data = zero + b"%d:" % size + block + b","
+    outcome = _outcome(lambda: parse_request(data, max_header))
+    try:
+        extent = netstring_extent(data, max_header)
+    except ProtocolError as error:
+        assert outcome == ("error", error.status, str(error))
+    else:
+        value = block[len(b"CONTENT_LENGTH\x000\x00SCGI\x001\x00HTTP_X\x00"):-1].decode("latin-1")
+        assert outcome == ("ok", {"CONTENT_LENGTH": "0", "SCGI": "1", "HTTP_X": value}, extent)
+        assert extent == len(data)
+
+
 @pytest.mark.parametrize("prefix", [b"", b"1", b"12", b"12:", netstring(GOOD)[:-1], b"0"])
 def test_incomplete_prefixes_ask_for_more(prefix):
     with pytest.raises(IncompleteRequest):
