@@ -87,7 +87,21 @@ def held_connection(address: str, uri: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(address.removeprefix("unix:"))
     sock.sendall(encode_request(build_params("POST", uri), b"x" * 100)[:-100])
+    # Once the server has read the whole header, the request is its own, in
+    # line ahead of any connection made after. Without the wait, a server
+    # that accepted this one before its header came could read the next
+    # connection's header first and give that one the slot.
+    wait_for(lambda: not unread(sock), what="the server to read the held request's header")
     return sock
+
+
+def unread(sock: socket.socket) -> int:
+    """Bytes sent on a unix socket that its peer has not read yet (TIOCOUTQ: the send queue)."""
+    import fcntl
+    import struct
+    import termios
+
+    return struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ, bytes(4)))[0]
 
 
 def answered_within(address: str, request: bytes, seconds: float) -> bool:
