@@ -44,7 +44,7 @@ from .answer import DISCARD_LIMIT, DRAIN_IDLE, DRAIN_LIMIT, send_error
 from .logsink import log_line
 from .options import ServeOptions
 from .process_group import KILL_GRACE
-from .protocol import ProtocolError, RequestParser
+from .protocol import IncompleteRequest, ProtocolError, RequestParser, parse_request
 from .reader import header_timed_out, read_header_step
 
 TYPE_CHECKING = False
@@ -782,9 +782,22 @@ class _WorkerSide:
             time.sleep(ACCEPT_PAUSE)
             return None
         self.accept_failing = False
+        data = b""
+        try:
+            data = sock.recv(self.first_read, socket.MSG_DONTWAIT)
+            environ, end = parse_request(data, self.max_header)  # most headers: whole in the first read
+        except (OSError, IncompleteRequest, ProtocolError):
+            return self.read_rest(sock, data)
+        set_send_timeout(sock)
+        return sock, environ, data[end:]
+
+    def read_rest(self, sock: socket.socket, data: bytes) -> "tuple[socket.socket, dict[str, str], bytes] | None":
+        """accept() for a connection whose first read, `data`, did not hold a valid header."""
         parser = RequestParser(self.max_header)
         try:
-            environ = read_header(sock, parser, self.first_read)
+            environ = parser.feed(data) if data else None  # malformed: raises here
+            if environ is None:
+                environ = read_header(sock, parser, self.first_read)
             if environ is None:
                 environ = self.wait_header(sock, parser)
         except ProtocolError:  # the frame answers it, from what came

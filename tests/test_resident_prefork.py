@@ -131,6 +131,48 @@ def test_a_header_that_does_not_come_within_the_wait_goes_to_the_frame(worker_si
     assert 0.05 < waited < 2
 
 
+@pytest.mark.parametrize("cookie", [0, 3000, 4096, 20000])
+def test_a_header_sent_whole_is_served_by_the_worker_whatever_its_size(worker_side, cookie):
+    """The first read takes up to FIRST_READ bytes and parses them at once; a longer header is read on,
+    and in both the body bytes that came with it are handed on, none lost and none taken twice."""
+    side, frame_end, address = worker_side
+    headers = [("Cookie", "c" * cookie)] if cookie else []
+    request = encode_request(build_params("POST", "/whole", headers, body=b"body"), b"body")
+    with connect_and_send_later(address, request, 0.0) as client:
+        time.sleep(0.05)  # all of it is in when the worker accepts
+        accepted = side.accept()
+        assert accepted is not None, "the connection was passed to the frame"
+        sock, environ, received = accepted
+        sock.settimeout(2)  # a body byte lost would leave the read below waiting
+        rest = b""
+        while len(received) + len(rest) < 4:
+            rest += sock.recv(4 - len(received) - len(rest))
+        sock.close()
+    assert environ["REQUEST_URI"] == "/whole" and environ.get("HTTP_COOKIE", "") == "c" * cookie
+    assert received + rest == b"body"
+    with pytest.raises(BlockingIOError):
+        frame_end.recv(1, socket.MSG_DONTWAIT)
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"36:CONTENT_LENGTH\x000\x00REQUEST_METHOD\x00GET\x00,",  # no SCGI=1
+    b"12:CONTENT_LENGTH\x000\x00;",  # a netstring that does not end in ','
+    b"0012:xyz",  # a leading zero in the length
+])
+def test_a_malformed_header_goes_to_the_frame_with_every_byte_read(worker_side, request_bytes):
+    """The worker does not answer a bad header itself: the frame gets the connection and all that was
+    read of it, to answer from."""
+    from scgi_inetd import resident
+
+    side, frame_end, address = worker_side
+    with connect_and_send_later(address, request_bytes, 0.0):
+        time.sleep(0.05)
+        assert side.accept() is None
+        data, ancillary, _, _ = frame_end.recvmsg(1000, socket.CMSG_LEN(4), socket.MSG_DONTWAIT)
+        assert data == resident.HOLD + request_bytes and len(ancillary) == 1
+        os.close(int.from_bytes(ancillary[0][2][:4], "little"))
+
+
 def test_200_requests_from_50_clients_reuse_at_most_n_per_worker(pool):
     server = pool("--max-children", "4", "--requests-per-child", "10")
     with ThreadPoolExecutor(50) as clients:
