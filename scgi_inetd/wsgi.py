@@ -40,9 +40,9 @@ if TYPE_CHECKING:  # typing costs milliseconds per request; annotations only
     WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 __all__ = ["APP_FAILURES", "BLOCK_SIZE", "CONTROL_BYTES", "DUPLICATE_CGI_NAMES", "HOP_BY_HOP",
-           "SENDFILE_CHUNK", "TOKEN_CHARS", "ClientGone", "FileWrapper", "HeaderError", "Response",
-           "build_environ", "checked_name", "handle_connection", "host_name", "listen_and_log", "printable",
-           "render_head", "request_path", "run_app", "sendfile", "serve_app"]
+           "SENDFILE_CHUNK", "TOKEN_CHARS", "WSGI_CONSTANTS", "ClientGone", "FileWrapper", "HeaderError",
+           "Response", "build_environ", "checked_name", "checked_status", "handle_connection", "host_name",
+           "listen_and_log", "printable", "render_head", "request_path", "run_app", "sendfile", "serve_app"]
 
 # Response headers that describe one HTTP connection, not the response; an
 # app must not set them (PEP 3333, "Other HTTP Features"; RFC 9110 7.6.1).
@@ -252,15 +252,11 @@ def build_environ(headers: dict[str, str], body: BodyInput, errors: "TextIO", *,
     if not environ.get("SERVER_PORT"):
         environ["SERVER_PORT"] = "443" if scheme == "https" else "80"
     environ.setdefault("SERVER_PROTOCOL", "HTTP/1.0")
-    environ["wsgi.version"] = (1, 0)
+    environ.update(WSGI_CONSTANTS)
     environ["wsgi.url_scheme"] = scheme
     environ["wsgi.input"] = body
-    environ["wsgi.input_terminated"] = True
     environ["wsgi.errors"] = errors
-    environ["wsgi.multithread"] = False
-    environ["wsgi.multiprocess"] = True
     environ["wsgi.run_once"] = run_once
-    environ["wsgi.file_wrapper"] = FileWrapper
     return environ
 
 
@@ -302,16 +298,8 @@ def render_head(status: str, headers: list) -> tuple[bytes, int | None]:
     """
     if type(status) is not str:
         raise HeaderError(f"status must be str, not {type(status).__name__}")
-    code, space, reason = status.partition(" ")
-    if len(code) != 3 or not code.isascii() or not code.isdigit() or not "100" <= code <= "599" \
-            or not space or not reason:
-        raise HeaderError(f"status must be 'NNN reason' with NNN from 100 to 599: {status!r}")
-    if code < "200":
-        # A 1xx is never the final answer (RFC 9110 15.2); nginx would pass it on
-        # and then relay the body raw on the client's connection as a response.
-        raise HeaderError(f"1xx is not a final status: {status!r}")
-    if not printable(reason):
-        raise HeaderError(f"control or non-latin-1 character in status: {status!r}")
+    if status not in _CHECKED_STATUSES:
+        checked_status(status)
     lines = ["Status: ", status, "\r\n"]
     length: int | None = None
     if type(headers) is not list:
@@ -334,9 +322,27 @@ def render_head(status: str, headers: list) -> tuple[bytes, int | None]:
     return "".join(lines).encode("latin-1"), length
 
 
-#: Header names that passed checked_name, to their lower-case form: an app
-#: sends the same few names with every response.
+#: Header names that passed checked_name, to their lower-case form, and
+#: statuses that passed checked_status: an app sends the same few of each
+#: with every response, and each is checked once per process (at most 256).
 _CHECKED_NAMES: dict[str, str] = {}
+_CHECKED_STATUSES: set[str] = set()
+
+
+def checked_status(status: str) -> None:
+    """Raise HeaderError unless ``status`` is 'NNN reason', NNN a final status (200 to 599)."""
+    code, space, reason = status.partition(" ")
+    if len(code) != 3 or not code.isascii() or not code.isdigit() or not "100" <= code <= "599" \
+            or not space or not reason:
+        raise HeaderError(f"status must be 'NNN reason' with NNN from 100 to 599: {status!r}")
+    if code < "200":
+        # A 1xx is never the final answer (RFC 9110 15.2); nginx would pass it on
+        # and then relay the body raw on the client's connection as a response.
+        raise HeaderError(f"1xx is not a final status: {status!r}")
+    if not printable(reason):
+        raise HeaderError(f"control or non-latin-1 character in status: {status!r}")
+    if len(_CHECKED_STATUSES) < 256:
+        _CHECKED_STATUSES.add(status)
 
 
 def checked_name(name: str) -> str:
@@ -408,6 +414,16 @@ class FileWrapper:
         if info.st_mode & S_IFMT != S_IFREG:
             return None
         return fd, offset, max(info.st_size - offset, 0)
+
+
+#: The wsgi.* keys that are the same in every environ, set with one update.
+WSGI_CONSTANTS = {
+    "wsgi.version": (1, 0),
+    "wsgi.input_terminated": True,
+    "wsgi.multithread": False,
+    "wsgi.multiprocess": True,
+    "wsgi.file_wrapper": FileWrapper,
+}
 
 
 def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:

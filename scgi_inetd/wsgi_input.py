@@ -171,6 +171,8 @@ class BodyInput:
         Never raises: the response has been sent, and a client that is gone or
         stalled only shortens the wait.  A spooled body is just dropped.
         """
+        if not self._left and not self._buffer:  # most requests: no body, or the app read it all
+            return 0
         drained = len(self._buffer)
         self._buffer.clear()
         if self._spooled or self._stalled:

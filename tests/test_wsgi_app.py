@@ -287,6 +287,21 @@ def test_bad_status_or_headers_are_refused_with_500(status, headers, why):
     assert result.unread == NOT_OURS
 
 
+def test_a_status_checked_once_is_not_checked_again_but_a_bad_one_always_is():
+    """render_head keeps the statuses that passed (at most 256): a bad one is refused every time it comes,
+    and a flood of distinct good ones does not grow the set past its bound."""
+    from scgi_inetd import wsgi
+
+    for _ in range(2):
+        with pytest.raises(wsgi.HeaderError, match="control"):
+            wsgi.render_head("200 OK\r\nSet-Cookie: a=1", [])
+    assert "200 OK\r\nSet-Cookie: a=1" not in wsgi._CHECKED_STATUSES
+    for number in range(300):
+        assert wsgi.render_head(f"299 Reason {number}", [])[0] == f"Status: 299 Reason {number}\r\n\r\n".encode()
+    assert len(wsgi._CHECKED_STATUSES) <= 256
+    assert wsgi.render_head("299 Reason 1", []) == (b"Status: 299 Reason 1\r\n\r\n", None)
+
+
 def raises_before_start_response(environ, start_response):
     raise ValueError("secret detail")
 
