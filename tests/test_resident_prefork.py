@@ -138,8 +138,9 @@ def test_a_header_sent_whole_is_served_by_the_worker_whatever_its_size(worker_si
     side, frame_end, address = worker_side
     headers = [("Cookie", "c" * cookie)] if cookie else []
     request = encode_request(build_params("POST", "/whole", headers, body=b"body"), b"body")
-    with connect_and_send_later(address, request, 0.0) as client:
-        time.sleep(0.05)  # all of it is in when the worker accepts
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect(address)
+        client.sendall(request)  # all of it is in when the worker accepts
         accepted = side.accept()
         assert accepted is not None, "the connection was passed to the frame"
         sock, environ, received = accepted
@@ -165,8 +166,9 @@ def test_a_malformed_header_goes_to_the_frame_with_every_byte_read(worker_side, 
     from scgi_inetd import resident
 
     side, frame_end, address = worker_side
-    with connect_and_send_later(address, request_bytes, 0.0):
-        time.sleep(0.05)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect(address)
+        client.sendall(request_bytes)
         assert side.accept() is None
         data, ancillary, _, _ = frame_end.recvmsg(1000, socket.CMSG_LEN(4), socket.MSG_DONTWAIT)
         assert data == resident.HOLD + request_bytes and len(ancillary) == 1
