@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-COUNTS = (1000, 5000)
+COUNTS = (1000, 9000)
 
 
 def nginx_request() -> bytes:
@@ -95,8 +96,11 @@ def serve(mode: str, requests: int) -> float:
 
 def instructions(python: str, repo: Path, mode: str, requests: int) -> int:
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg", "--log-file=/dev/null",
-                        python, "-I", "-S", __file__, "--child", mode, str(requests), "--repo", str(repo)],
+        # setarch -R: the same addresses each run, for the same hash-table layouts (steadier counts).
+        steady = ["setarch", "-R"] if shutil.which("setarch") else []
+        subprocess.run([*steady, "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg",
+                        "--log-file=/dev/null", python, "-I", "-S", __file__,
+                        "--child", mode, str(requests), "--repo", str(repo)],
                        check=True, capture_output=True, env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"})
         text = Path(out, "cg").read_text()
     return int(re.search(r"^totals: (\d+)", text, re.M).group(1))
@@ -116,7 +120,8 @@ def main() -> None:
     low, high = COUNTS
 
     def per_request(tree: Path, mode: str) -> tuple[int, float]:
-        count = (instructions(args.python, tree, mode, high) - instructions(args.python, tree, mode, low)) // (high - low)
+        count = instructions(args.python, tree, mode, high) - instructions(args.python, tree, mode, low)
+        count //= high - low
         micros = min(float(subprocess.run([args.python, "-I", "-S", __file__, "--child", mode, "5000", "--repo",
                                            str(tree)], check=True, capture_output=True, text=True).stdout)
                      for _ in range(3))
