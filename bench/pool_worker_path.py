@@ -6,9 +6,10 @@ of it Python, where uWSGI's worker runs C. This runs that path in one
 process (resident._WorkerSide.accept and the handler serve_app gives the
 pool) against a client in the same process, under valgrind's callgrind at
 two request counts, so that start-up cancels out; and beside it a bare
-loop that makes the same system calls (accept, one read, one write of a
-canned response, close) with no checks at all. The difference is what the
-worker's Python costs a request above the system calls it cannot skip.
+loop that makes the system calls no connection can do without (accept, one
+read, one write of a canned response, close) and parses the header with
+parse_request, but checks nothing else. The difference is what the
+worker's Python costs a request above that.
 
     python3 bench/pool_worker_path.py [--python /usr/bin/python3.11] [--repo DIR ...]
 

@@ -795,7 +795,7 @@ class _WorkerSide:
         """accept() for a connection whose first read, `data`, did not hold a valid header."""
         parser = RequestParser(self.max_header)
         try:
-            environ = parser.feed(data) if data else None  # malformed: raises here
+            environ = parser.feed(data)  # malformed: raises here
             if environ is None:
                 environ = read_header(sock, parser, self.first_read)
             if environ is None:

@@ -287,7 +287,7 @@ def test_bad_status_or_headers_are_refused_with_500(status, headers, why):
     assert result.unread == NOT_OURS
 
 
-def test_a_status_checked_once_is_not_checked_again_but_a_bad_one_always_is():
+def test_statuses_that_passed_are_kept_within_a_bound_and_a_bad_one_is_refused_every_time():
     """render_head keeps the statuses that passed (at most 256): a bad one is refused every time it comes,
     and a flood of distinct good ones does not grow the set past its bound."""
     from scgi_inetd import wsgi
